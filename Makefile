@@ -1,0 +1,48 @@
+# Two commands do all set-up on a fresh machine (see README.md, Quick start):
+#   make demo   - create .venv, install simic-growth, run the main job
+#   make test   - create .venv, install simic-growth with its dev tools, lint, run the test suite
+#
+# torch: if the venv has no torch yet we install the pinned TORCH_SPEC first (torch==2.13.0,
+# a CPU build on CPU-only machines that carry its wheel). Any torch already present (for example
+# a CUDA build you installed yourself, or SIMIC_PYTHON pointing at your own environment) is kept:
+# the project only asks for torch>=2.4. To reuse a torch installed system-wide, create the venv
+# with `make test VENV_FLAGS=--system-site-packages`.
+PYTHON      ?= python3
+VENV        ?= .venv
+TORCH_SPEC  ?= torch==2.13.0
+PIP_FLAGS   ?= --quiet --disable-pip-version-check
+VENV_FLAGS  ?=
+ifdef SIMIC_PYTHON
+  PY := $(SIMIC_PYTHON)
+  STAMP := .simic-installed-external
+else
+  PY := $(VENV)/bin/python
+  STAMP := $(VENV)/.simic-installed
+endif
+
+.PHONY: demo test lint install clean
+
+demo: $(STAMP)
+	$(PY) -m simic demo
+
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+install: $(STAMP)
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
+
+$(STAMP): pyproject.toml $(if $(SIMIC_PYTHON),,$(VENV)/bin/python)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install $(PIP_FLAGS) "$(TORCH_SPEC)"
+	$(PY) -m pip install $(PIP_FLAGS) -e ".[dev]"
+	touch $@
+
+clean:
+	rm -rf $(VENV) .simic-installed-external .pytest_cache .ruff_cache

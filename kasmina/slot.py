@@ -1,0 +1,141 @@
+"""A seed slot: one injection point of a host, and the lifecycle of the seed it holds."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from kasmina.blueprints.base import SeedModule
+from kasmina.blueprints.registry import Topology
+from kasmina.errors import IllegalTransitionError
+from kasmina.lifecycle import TRANSITIONS, LifecycleConfig, SeedStage, StageChange
+
+
+class SeedSlot(nn.Module):
+    """One injection point: it holds at most one seed and routes the host's features through it.
+
+    What ``forward(h)`` returns depends on the stage:
+
+    ========================  ================================================================
+    DORMANT, GERMINATED,      ``h`` (nothing is wired in yet, or nothing is left)
+    PRUNED, EMBARGOED
+    TRAINING (incubator)      ``h + (s - s.detach())`` with ``s = seed(h.detach())``: the value
+                              is exactly ``h`` and the host's gradients are exactly those of the
+                              bare host, while the seed still receives the task gradient
+                              (straight-through)
+    BLENDING, HOLDING         ``lerp(h, seed(h), alpha)``; while BLENDING, alpha steps through
+                              ``schedule(k / (n + 1))``, k = 1..n, n = ``blending_ticks``;
+                              HOLDING has alpha 1
+    FOSSILIZED                ``seed(h)``: the seed is part of the host
+    ========================  ================================================================
+
+    ``alpha_override`` (set by :meth:`MorphogeneticModel.switched_off`) replaces alpha for a
+    counterfactual pass; 0 switches the seed off whatever its stage.
+
+    Args:
+        slot_id: The host's name for this injection point.
+        width: Feature width there (the blueprint's ``dim``).
+        topology: The host's topology.
+        lifecycle: Timings of the automatic transitions.
+    """
+
+    def __init__(
+        self, slot_id: str, width: int, topology: Topology, lifecycle: LifecycleConfig
+    ) -> None:
+        super().__init__()
+        self.slot_id, self.width, self.topology = slot_id, width, topology
+        self.lifecycle = lifecycle
+        self.stage = SeedStage.DORMANT
+        self.seed: SeedModule | None = None
+        self.blueprint: str | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.alpha = 0.0
+        self.alpha_override: float | None = None
+        self.ticks_in_stage = 0
+        self.checkpoint_pinned = False
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.slot_id!r}, width={self.width}, stage={self.stage}, blueprint={self.blueprint}"
+        )
+
+    def transition(self, new: SeedStage) -> StageChange:
+        """Move to ``new`` if the transition table allows it, else raise."""
+        if new not in TRANSITIONS[self.stage]:
+            raise IllegalTransitionError(
+                self.slot_id,
+                self.stage,
+                new,
+                sorted(TRANSITIONS[self.stage], key=lambda s: s.value),
+            )
+        change = StageChange(self.slot_id, self.stage, new, self.blueprint)
+        self.stage, self.ticks_in_stage = new, 0
+        self.alpha = self._entry_alpha(new)
+        return change
+
+    def _entry_alpha(self, stage: SeedStage) -> float:
+        if stage is SeedStage.BLENDING:
+            return self._blend_alpha(0)
+        return 1.0 if stage in (SeedStage.HOLDING, SeedStage.FOSSILIZED) else 0.0
+
+    def _blend_alpha(self, ticks: int) -> float:
+        # n blending ticks take alpha through n evenly spaced values strictly between 0
+        # (TRAINING) and 1 (HOLDING): an alpha of 0 would train the seed on a zero gradient.
+        return self.lifecycle.schedule((ticks + 1) / (self.lifecycle.blending_ticks + 1))
+
+    def attach(
+        self,
+        blueprint: str,
+        seed: SeedModule,
+        optimizer: torch.optim.Optimizer | None,
+        pinned: bool,
+    ) -> StageChange:
+        """DORMANT -> GERMINATED with ``seed`` and its own optimizer."""
+        if SeedStage.GERMINATED in TRANSITIONS[self.stage]:
+            self.blueprint = blueprint
+        change = self.transition(SeedStage.GERMINATED)
+        self.seed, self.optimizer = seed, optimizer
+        self.checkpoint_pinned = pinned
+        return change
+
+    def release(self) -> None:
+        """Drop the seed module and its optimizer (after pruning)."""
+        self.seed, self.optimizer, self.checkpoint_pinned = None, None, False
+
+    def tick(self) -> StageChange | None:
+        """Advance the automatic part of the lifecycle by one tick."""
+        self.ticks_in_stage += 1
+        ticks, cfg = self.ticks_in_stage, self.lifecycle
+        if self.stage is SeedStage.GERMINATED:
+            return self.transition(SeedStage.TRAINING)
+        if self.stage is SeedStage.TRAINING and ticks >= cfg.training_ticks:
+            return self.transition(SeedStage.BLENDING)
+        if self.stage is SeedStage.BLENDING:
+            if ticks >= cfg.blending_ticks:
+                return self.transition(SeedStage.HOLDING)
+            self.alpha = self._blend_alpha(ticks)
+            return None
+        if self.stage is SeedStage.PRUNED:
+            return self.transition(SeedStage.EMBARGOED)
+        if self.stage is SeedStage.EMBARGOED and ticks >= cfg.embargo_ticks:
+            change = self.transition(SeedStage.DORMANT)
+            self.blueprint = None
+            return change
+        return None
+
+    def set_checkpointing(self, enabled: bool) -> None:
+        """Apply the governor's decision (a pinned ``checkpoint=True`` always stays on)."""
+        if self.seed is not None and self.seed.checkpointable:
+            self.seed.use_checkpoint = enabled or self.checkpoint_pinned
+
+    def forward(self, h: Tensor) -> Tensor:
+        stage, seed = self.stage, self.seed
+        if seed is None or stage is SeedStage.GERMINATED or self.alpha_override == 0.0:
+            return h
+        if stage is SeedStage.TRAINING:
+            s = seed(h.detach())
+            return h + (s - s.detach())
+        alpha = self.alpha if self.alpha_override is None else self.alpha_override
+        if stage is SeedStage.FOSSILIZED and alpha == 1.0:
+            return seed(h)
+        return torch.lerp(h, seed(h), alpha)

@@ -1,0 +1,161 @@
+"""The ``simic`` command line: ``simic demo`` and ``simic blueprints``.
+
+Errors a user causes (a bad value, an unknown name, a bad option) are printed as one line,
+``simic: error: <message>``, with exit status 2 and never a traceback; errors that are bugs
+still raise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+from kasmina import BlueprintRegistry, KasminaError, Topology
+from simic.demo import DEVICE_TYPES, DemoConfig, run_demo
+
+USAGE_ERROR = 2
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _UsageError(Exception):
+    """A command-line mistake found by argparse (reported like every other user error)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that reports mistakes through :func:`main` instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _report(message: object) -> int:
+    print(f"simic: error: {message}", file=sys.stderr)
+    return USAGE_ERROR
+
+
+# ------------------------------------------------------------------------------------ demo
+def _run_demo_command(args: argparse.Namespace) -> int:
+    defaults = DemoConfig()
+    try:
+        config = DemoConfig(
+            steps=defaults.steps if args.steps is None else args.steps,
+            seed=defaults.seed if args.seed is None else args.seed,
+            device=args.device or defaults.device,
+            blueprints=tuple(args.blueprints) if args.blueprints else defaults.blueprints,
+        )
+    except ValueError as exc:  # bad values (DemoConfigError and UnknownChoiceError are both)
+        return _report(exc)
+    run_demo(config)
+    return 0
+
+
+def _add_demo(subparsers: argparse._SubParsersAction) -> None:
+    d = DemoConfig()
+    p = subparsers.add_parser(
+        "demo",
+        help="grow a small CNN on a synthetic task and show every decision",
+        description="Train a small 1-D CNN, germinate two seeds into it, and fossilize or prune "
+        "each one on its measured contribution to validation accuracy.",
+    )
+    p.add_argument("--steps", type=int, help=f"training steps in total (default {d.steps})")
+    p.add_argument(
+        "--seed", type=int, help=f"seed of the task, batches and weights (default {d.seed})"
+    )
+    p.add_argument(
+        "--device", help=f"{', '.join(DEVICE_TYPES)} or e.g. cuda:1 (default {d.device})"
+    )
+    p.add_argument(
+        "--blueprints",
+        nargs=2,
+        metavar=("A", "B"),
+        help=f"CNN blueprints for block0 and block1 (default: "
+        f"{' '.join(d.blueprints)}; see 'simic blueprints --topology cnn')",
+    )
+    p.set_defaults(handler=_run_demo_command)
+
+
+# ------------------------------------------------------------------------------------ blueprints
+def _blueprint_rows(args: argparse.Namespace) -> list[tuple[str, ...]]:
+    topology = None if args.topology is None else Topology.parse(args.topology)
+    # spatial_dims only reaches blueprints that accept it (the CNN ones).
+    specs = BlueprintRegistry.list(topology, dim=args.dim, spatial_dims=args.spatial_dims)
+    rows = []
+    for spec in specs:
+        kwargs = {"spatial_dims": args.spatial_dims} if "spatial_dims" in spec.keywords else {}
+        rows.append(
+            (
+                spec.topology.value,
+                spec.name,
+                f"{spec.param_count(args.dim, **kwargs):,}",
+                "yes" if spec.supports_checkpoint else "no",
+                spec.description,
+            )
+        )
+    return rows
+
+
+def _run_blueprints_command(args: argparse.Namespace) -> int:
+    header = ("topology", "name", f"params@{args.dim}", "checkpoint", "description")
+    rows = [header, *_blueprint_rows(args)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    for row in rows:
+        cells = [
+            c.rjust(w) if i == 2 else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=False))
+        ]
+        print("  ".join([*cells, row[-1]]))
+    print(
+        f"(parameters counted at dim={args.dim}; cnn blueprints with "
+        f"spatial_dims={args.spatial_dims})"
+    )
+    return 0
+
+
+def _add_blueprints(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "blueprints",
+        help="list the registered blueprints, smallest first",
+        description="List the registered blueprints with their exact parameter counts.",
+    )
+    p.add_argument("--topology", help="cnn or transformer (default: both)")
+    p.add_argument("--dim", type=int, default=64, help="feature width to count at (default 64)")
+    p.add_argument(
+        "--spatial-dims",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="1-D or 2-D feature maps, for cnn blueprints (default 2)",
+    )
+    p.set_defaults(handler=_run_blueprints_command)
+
+
+# ------------------------------------------------------------------------------------ main
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="simic", description="simic: a controller that grows neural networks while they train."
+    )
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_demo(subparsers)
+    _add_blueprints(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line on ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        return _report(exc)
+    except SystemExit as exc:  # --help and --version exit from inside argparse
+        return exc.code if isinstance(exc.code, int) else 0
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return USAGE_ERROR
+    try:
+        return handler(args)
+    except KasminaError as exc:  # a value kasmina rejected: the user's to fix, not a bug
+        return _report(exc)

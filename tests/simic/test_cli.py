@@ -1,0 +1,135 @@
+"""The ``simic`` command line, run in process through ``main([...])``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from kasmina import BlueprintRegistry
+from simic.cli import main
+
+
+def _one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("simic: error: ")
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_no_command_prints_help_and_fails(capsys):
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "usage: simic" in err and "demo" in err and "blueprints" in err
+
+
+def test_help_exits_zero(capsys):
+    assert main(["--help"]) == 0
+    assert "usage: simic" in capsys.readouterr().out
+
+
+def test_demo_runs(capsys):
+    assert main(["demo", "--steps", "24", "--seed", "1", "--blueprints", "norm", "attention"]) == 0
+    out = capsys.readouterr().out
+    assert "block0     DORMANT -> GERMINATED  norm" in out
+    assert "summary" in out
+    assert "activation checkpointing: off (no memory pressure on cpu)" in out
+
+
+def test_bad_blueprint_name_suggests_the_closest(capsys):
+    assert main(["demo", "--blueprints", "conv_lite", "attention"]) == 2
+    captured = capsys.readouterr()
+    line = _one_error_line(captured.err)
+    assert "did you mean 'conv_light'" in line.lower()
+    assert captured.out == ""  # rejected before anything ran
+
+
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (["demo", "--steps", "5"], "steps >= 23"),
+        (["demo", "--steps", "x"], "invalid int value"),
+        (["demo", "--device", "cuda0"], "did you mean 'cuda'"),
+        (["demo", "--blueprints", "norm"], "expected 2 arguments"),
+        (["blueprints", "--dim", "0"], "dim must be a positive int"),
+        (["blueprints", "--spatial-dims", "3"], "invalid choice"),
+        (["bogus"], "invalid choice"),
+    ],
+)
+def test_user_errors_are_one_line_with_status_2(capsys, argv, expected):
+    assert main(argv) == 2
+    assert expected in _one_error_line(capsys.readouterr().err).lower()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_unavailable_device_is_a_user_error(capsys):
+    assert main(["demo", "--device", "cuda"]) == 2
+    assert "not available" in _one_error_line(capsys.readouterr().err)
+
+
+def _table(out: str) -> dict[str, list[str]]:
+    rows = [line.split() for line in out.splitlines()[1:] if not line.startswith("(")]
+    return {f"{r[0]}/{r[1]}": r for r in rows}
+
+
+def test_blueprints_lists_transformer_blueprints_with_counts(capsys):
+    assert main(["blueprints", "--topology", "transformer"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:4] == ["topology", "name", "params@64", "checkpoint"]
+    table = _table(out)
+    assert set(table) == {f"transformer/{n}" for n in BlueprintRegistry.names("transformer")}
+    counts = []
+    for key, row in table.items():
+        spec = BlueprintRegistry.spec("transformer", key.split("/")[1])
+        assert int(row[2].replace(",", "")) == spec.param_count(64)
+        assert row[3] == ("yes" if spec.supports_checkpoint else "no")
+        counts.append(int(row[2].replace(",", "")))
+    assert counts == sorted(counts)
+    assert {"transformer/mlp", "transformer/lora"} <= set(table)
+
+
+def test_blueprints_counts_cnn_at_the_given_dim_and_spatial_dims(capsys):
+    assert main(["blueprints", "--topology", "cnn", "--dim", "8", "--spatial-dims", "1"]) == 0
+    table = _table(capsys.readouterr().out)
+    row = table["cnn/conv_light"]
+    spec = BlueprintRegistry.spec("cnn", "conv_light")
+    assert int(row[2].replace(",", "")) == spec.param_count(8, spatial_dims=1)
+
+
+def test_blueprints_without_topology_lists_both(capsys):
+    assert main(["blueprints"]) == 0
+    topologies = {key.split("/")[0] for key in _table(capsys.readouterr().out)}
+    assert topologies == {"cnn", "transformer"}
+
+
+def test_bad_topology_suggests_the_closest(capsys):
+    assert main(["blueprints", "--topology", "transfomer"]) == 2
+    assert "did you mean 'transformer'" in _one_error_line(capsys.readouterr().err).lower()
+
+
+def test_main_reads_sys_argv_when_called_without_arguments(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["simic", "blueprints", "--topology", "cnn"])
+    assert main() == 0
+    assert "conv_light" in capsys.readouterr().out
+
+
+def test_python_dash_m_simic_exits_with_the_status():
+    # The real process: ``python -m simic`` wiring and the exit status, without a traceback.
+    result = subprocess.run(
+        [sys.executable, "-m", "simic", "blueprints", "--topology", "cnnn"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "did you mean 'cnn'" in _one_error_line(result.stderr).lower()
+
+
+def test_blueprints_at_a_width_lists_only_what_builds_there(capsys):
+    assert main(["blueprints", "--topology", "transformer", "--dim", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "mlp_small" in out and "attention" not in out

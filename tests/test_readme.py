@@ -1,0 +1,25 @@
+"""The README's code example runs as written (docs that drift from the code are worse than none)."""
+
+import re
+from pathlib import Path
+
+import torch
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_example_runs_and_leaves_global_rng_alone(capsys):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    state = torch.get_rng_state()
+    exec(compile(blocks[0], str(README), "exec"), {})
+    out = capsys.readouterr().out
+    assert "{'block0': 8, 'block1': 16}" in out
+    assert "TRAINING -> BLENDING" in out and "ParamCounts(" in out
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_readme_quick_start_has_the_two_commands_ci_uses():
+    text = README.read_text()
+    assert "make demo" in text and "make test" in text
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert "make test" in ci
