@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -253,22 +253,27 @@ class MorphogeneticModel(nn.Module):
 
     # ----------------------------------------------------------------------------- counterfactuals
     @contextmanager
-    def switched_off(self, *slot_ids: str) -> Iterator[None]:
-        """Evaluate the model as if ``slot_ids`` held no seed (alpha overridden to 0).
+    def counterfactual(self, alphas: Mapping[str, float]) -> Iterator[None]:
+        """Evaluate the model with the alpha of some slots overridden (``{slot_id: alpha}``).
 
-        Every buffer (BatchNorm running statistics included) is restored on exit, so a
-        counterfactual pass changes nothing even in training mode.
+        0 switches a seed off whatever its stage; for a TRAINING seed, 1 shows what it would do
+        fully blended in. Every buffer (BatchNorm running statistics included) is restored on
+        exit, so a counterfactual pass changes nothing even in training mode.
         """
-        slots = [self.slot(s) for s in slot_ids]
+        slots = {self.slot(s): float(a) for s, a in alphas.items()}
         saved = {name: buf.clone() for name, buf in self.named_buffers()}
-        previous = [s.alpha_override for s in slots]
-        for s in slots:
-            s.alpha_override = 0.0
+        previous = {s: s.alpha_override for s in slots}
+        for s, alpha in slots.items():
+            s.alpha_override = alpha
         try:
             yield
         finally:
-            for s, old in zip(slots, previous, strict=True):
+            for s, old in previous.items():
                 s.alpha_override = old
             with torch.no_grad():
                 for name, buf in self.named_buffers():
                     buf.copy_(saved[name])
+
+    def switched_off(self, *slot_ids: str) -> AbstractContextManager[None]:
+        """Evaluate the model as if ``slot_ids`` held no seed; see :meth:`counterfactual`."""
+        return self.counterfactual(dict.fromkeys(slot_ids, 0.0))

@@ -29,8 +29,9 @@ class SeedSlot(nn.Module):
     FOSSILIZED                ``seed(h)``: the seed is part of the host
     ========================  ================================================================
 
-    ``alpha_override`` (set by :meth:`MorphogeneticModel.switched_off`) replaces alpha for a
-    counterfactual pass; 0 switches the seed off whatever its stage.
+    ``alpha_override`` (set by :meth:`MorphogeneticModel.counterfactual`) replaces alpha for a
+    counterfactual pass: 0 switches the seed off whatever its stage, and a TRAINING seed with an
+    override is blended in as if it had left the incubator (``lerp(h, seed(h), override)``).
 
     Args:
         slot_id: The host's name for this injection point.
@@ -129,13 +130,13 @@ class SeedSlot(nn.Module):
             self.seed.use_checkpoint = enabled or self.checkpoint_pinned
 
     def forward(self, h: Tensor) -> Tensor:
-        stage, seed = self.stage, self.seed
-        if seed is None or stage is SeedStage.GERMINATED or self.alpha_override == 0.0:
+        stage, seed, override = self.stage, self.seed, self.alpha_override
+        if seed is None or stage is SeedStage.GERMINATED or override == 0.0:
             return h
-        if stage is SeedStage.TRAINING:
+        if stage is SeedStage.TRAINING and override is None:
             s = seed(h.detach())
             return h + (s - s.detach())
-        alpha = self.alpha if self.alpha_override is None else self.alpha_override
+        alpha = self.alpha if override is None else override
         if stage is SeedStage.FOSSILIZED and alpha == 1.0:
             return seed(h)
         return torch.lerp(h, seed(h), alpha)

@@ -282,3 +282,24 @@ def test_nonfinite_loss_does_not_step_optimizers():
     result = model.train_step(x, y, loss_fn=lambda out, t: out.sum() * float("nan"))
     assert not torch.isfinite(torch.tensor(result.loss))
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_counterfactual_shows_a_training_seed_fully_blended():
+    model = make_model("transformer", lifecycle=LifecycleConfig(training_ticks=5))
+    model.germinate("layer1", "mlp")
+    model.advance_lifecycle()
+    slot = model.slot("layer1")
+    g = torch.Generator().manual_seed(4)
+    with torch.no_grad():  # random, not constant: LayerNorm would cancel a constant shift
+        for p in slot.seed.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.1)
+    model.eval()
+    x = host_input("transformer")
+    incubated = model(x)
+    with model.counterfactual({"layer1": 1.0}):
+        blended = model(x)
+    assert torch.equal(incubated, model.host(x))
+    assert not torch.allclose(blended, incubated)
+    expected = model.host(x, {"layer1": slot.seed})
+    assert torch.allclose(blended, expected, atol=1e-6)
+    assert slot.alpha_override is None and slot.stage is SeedStage.TRAINING
