@@ -1,10 +1,50 @@
-"""envs: Gymnasium environments in which growing a network is the game.
+"""envs: Gymnasium environments in which growing a network while it trains is the game.
 
-The environments (``simic/Grow-*-v0``) arrive with the environment issue; this package exists now
-so that the project's layout is fixed. envs builds on kasmina and knows nothing of simic.
+Importing this package registers the ids::
 
-Note: this top-level ``envs`` package cannot be installed beside the unrelated PyPI package that
-is also called ``envs``.
+    simic/Grow-MNIST1D-v0              a deliberately small 1-D CNN on MNIST-1D (the default)
+    simic/Grow-MNIST1D-Transformer-v0  a small transformer on MNIST-1D as a 40-token sequence
+    simic/Grow-Digits-v0               a small 2-D CNN on scikit-learn's 8x8 digits
+    simic/Grow-CIFAR10-v0              a small 2-D CNN on CIFAR-10 (needs a local data_dir)
+
+envs builds on kasmina and knows nothing of simic. Note: this top-level ``envs`` package cannot
+be installed beside the unrelated PyPI package that is also called ``envs``.
 """
 
-__all__: list[str] = []
+from envs.actions import ActionCodec, ActionKind, GrowthAction, InvalidActionError
+from envs.config import ConfigError, GrowthEnvConfig
+from envs.data import DataUnavailableError
+from envs.growth_env import GrowthEnv
+from envs.observation import UNKNOWN, ObservationLayout
+from envs.recording import EpisodeRecord, RecordEpisode, ReplayReport
+from envs.registration import EMBEDDED_IDS, ENV_IDS, register_envs
+from envs.reward import RewardContext, RewardMode, RewardTerms
+from envs.tasks import TASKS, TaskSpec
+from envs.wrappers import DictMaskObservation
+
+register_envs()
+
+__all__ = [
+    "EMBEDDED_IDS",
+    "ENV_IDS",
+    "TASKS",
+    "UNKNOWN",
+    "ActionCodec",
+    "ActionKind",
+    "ConfigError",
+    "DataUnavailableError",
+    "DictMaskObservation",
+    "EpisodeRecord",
+    "GrowthAction",
+    "GrowthEnv",
+    "GrowthEnvConfig",
+    "InvalidActionError",
+    "ObservationLayout",
+    "RecordEpisode",
+    "ReplayReport",
+    "RewardContext",
+    "RewardMode",
+    "RewardTerms",
+    "TaskSpec",
+    "register_envs",
+]

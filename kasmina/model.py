@@ -127,7 +127,8 @@ class MorphogeneticModel(nn.Module):
     # ----------------------------------------------------------------------------- structure
     @property
     def device(self) -> torch.device:
-        return next(self.host.parameters()).device
+        # The host optimizer's first parameter: O(1), unlike walking host.parameters().
+        return self.host_optimizer.param_groups[0]["params"][0].device
 
     def slot(self, slot_id: str) -> SeedSlot:
         """The slot ``slot_id``; an unknown id raises with the valid ones."""
@@ -236,17 +237,21 @@ class MorphogeneticModel(nn.Module):
         device = self.device
         event = self.governor.poll(self.steps_taken, device)
         self._apply_checkpointing()
-        self.train()
+        if not self.training:  # Module.train() walks every submodule: not on the hot path
+            self.train()
+
+        optimizers = self.optimizers()
 
         def attempt() -> Tensor:
-            self.zero_grad(set_to_none=True)
+            for optimizer in optimizers:  # every parameter that can get a gradient is in one
+                optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(self(inputs), targets)
             loss.backward()
             return loss.detach()
 
         loss, retried = self.governor.run_step(self.steps_taken, attempt, self._recover, device)
         if torch.isfinite(loss):
-            for optimizer in self.optimizers():
+            for optimizer in optimizers:
                 optimizer.step()
         self.steps_taken += 1
         return StepResult(float(loss), self.steps_taken - 1, retried, event)

@@ -1,0 +1,195 @@
+"""GrowthEnvConfig: every keyword argument of the growth environments, typed and validated."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+
+from envs.reward import RewardConfig, RewardFn, RewardMode
+from envs.tasks import TaskSpec, get_task
+from kasmina import AlphaSchedule, BlueprintRegistry, LifecycleConfig, OptimizerSpec
+from kasmina.errors import KasminaError, UnexpectedKeywordError, UnknownChoiceError
+from kasmina.memory import PressureProbe
+
+_POSITIVE_INTS = (
+    "budget",
+    "batches_per_step",
+    "batch_size",
+    "training_ticks",
+    "blending_ticks",
+    "embargo_ticks",
+    "val_batch_size",
+)
+_NON_NEGATIVE = ("param_rent", "invalid_action_penalty", "divergence_penalty", "weight_decay")
+
+
+class ConfigError(KasminaError, ValueError):
+    """A GrowthEnv keyword argument with a bad value."""
+
+
+@dataclass(frozen=True)
+class GrowthEnvConfig:
+    """Keyword arguments of :class:`~envs.GrowthEnv` (all optional).
+
+    Episode and training:
+        budget: Environment steps per episode (one episode = one training run).
+        batches_per_step: Training batches of host and seeds per step.
+        batch_size: Samples per training batch.
+        optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"`` (host and seeds).
+        host_lr: Learning rate of the host (and of fossilized seeds).
+        seed_lr: Learning rate of each live seed's own optimizer.
+        weight_decay: Weight decay of both.
+        val_batch_size: Chunk size of validation passes (memory only; no effect on results).
+
+    Growth:
+        slots: Injection points the agent may grow into (default: all of the host's).
+        blueprints: Blueprints the agent may germinate (default: the task's set).
+        training_ticks: Steps a seed trains in incubator mode before blending.
+        blending_ticks: Steps over which its alpha ramps up.
+        embargo_ticks: Steps a pruned slot stays embargoed.
+        alpha_schedule: ``"linear"`` or ``"cosine"``.
+        min_prune_age: Steps since germination before a seed may be pruned.
+
+    Reward (see :mod:`envs.reward`):
+        reward: ``"dense"``, ``"terminal"`` or a callable ``f(RewardContext) -> float``.
+        param_rent: lambda, the rent per unit of seed/host parameter ratio per episode.
+        invalid_action_penalty: Subtracted when a masked action is taken (a no-op).
+        divergence_penalty: Subtracted when the training loss stops being finite.
+        strict: Raise :class:`~envs.actions.InvalidActionError` on a masked action instead.
+
+    Machine:
+        device: Torch device for host, seeds and data.
+        torch_threads: Torch intra-op threads while the env works (restored after each call);
+            1 lets parallel envs scale; ``None`` leaves torch's setting alone.
+        data_dir: Where to read (CIFAR-10) or cache (MNIST-1D) data.
+        memory_probe: Pressure probe for the memory governor (tests inject one).
+        record_timing: Add wall-clock timings to ``info["timing"]`` (makes info
+            non-deterministic, so off by default).
+    """
+
+    budget: int = 25
+    batches_per_step: int = 8
+    batch_size: int = 64
+    optimizer: str = "adam"
+    host_lr: float = 3e-3
+    seed_lr: float = 3e-3
+    weight_decay: float = 0.0
+    val_batch_size: int = 500
+    slots: tuple[str, ...] | None = None
+    blueprints: tuple[str, ...] | None = None
+    training_ticks: int = 2
+    blending_ticks: int = 2
+    embargo_ticks: int = 2
+    alpha_schedule: str = "linear"
+    min_prune_age: int = 2
+    reward: str | RewardFn = "dense"
+    param_rent: float = 0.05
+    invalid_action_penalty: float = 0.01
+    divergence_penalty: float = 1.0
+    strict: bool = False
+    device: str = "cpu"
+    torch_threads: int | None = 1
+    data_dir: str | None = None
+    memory_probe: PressureProbe | None = None
+    record_timing: bool = False
+
+    def __post_init__(self) -> None:
+        for name in _POSITIVE_INTS:
+            _check_int(name, getattr(self, name), 1)
+        _check_int("min_prune_age", self.min_prune_age, 0)
+        if self.torch_threads is not None:
+            _check_int("torch_threads", self.torch_threads, 1)
+        for name in _NON_NEGATIVE:
+            _check_number(name, getattr(self, name), allow_zero=True)
+        _check_number("host_lr", self.host_lr)
+        _check_number("seed_lr", self.seed_lr)
+        for name in ("slots", "blueprints"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, _as_names(name, value))
+        self.optimizer_spec(self.host_lr)  # validates the optimizer name
+        LifecycleConfig(schedule=self.alpha_schedule)  # validates the schedule
+        self.reward_config()
+        _check_device(self.device)
+
+    @classmethod
+    def from_kwargs(cls, task: TaskSpec | str, kwargs: Mapping[str, object]) -> GrowthEnvConfig:
+        """Task defaults overlaid with ``kwargs``; unknown keywords raise with suggestions."""
+        spec = get_task(task) if isinstance(task, str) else task
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = set(kwargs) - set(names)
+        if unknown:
+            raise UnexpectedKeywordError("GrowthEnv", unknown, names)
+        config = cls(**{**spec.defaults, **kwargs})
+        for name in config.blueprints or ():
+            BlueprintRegistry.spec(spec.topology, name)
+        return config
+
+    def blueprint_set(self, spec: TaskSpec) -> tuple[str, ...]:
+        return self.blueprints if self.blueprints is not None else spec.blueprints
+
+    def lifecycle(self) -> LifecycleConfig:
+        return LifecycleConfig(
+            self.training_ticks,
+            self.blending_ticks,
+            self.embargo_ticks,
+            AlphaSchedule(self.alpha_schedule),
+        )
+
+    def optimizer_spec(self, lr: float) -> OptimizerSpec:
+        return OptimizerSpec(self.optimizer, lr, self.weight_decay)
+
+    def reward_config(self) -> RewardConfig:
+        mode: RewardMode | RewardFn
+        if isinstance(self.reward, str):
+            try:
+                mode = RewardMode(self.reward)
+            except ValueError:
+                raise UnknownChoiceError(
+                    "reward", self.reward, [m.value for m in RewardMode] + ["<callable>"]
+                ) from None
+        elif callable(self.reward):
+            mode = self.reward
+        else:
+            raise ConfigError(
+                f"reward must be 'dense', 'terminal' or a callable, got {self.reward!r}"
+            )
+        return RewardConfig(
+            mode, self.param_rent, self.invalid_action_penalty, self.divergence_penalty
+        )
+
+
+def _check_int(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"GrowthEnv {name} must be an int >= {minimum}, got {value!r}")
+
+
+def _check_number(name: str, value: object, allow_zero: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not allow_zero):  # type: ignore[operator]
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"GrowthEnv {name} must be a finite number {bound}, got {value!r}")
+
+
+def _as_names(name: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not all(isinstance(v, str) for v in value):  # type: ignore[attr-defined]
+        raise ConfigError(f"GrowthEnv {name} must be a list of names, got {value!r}")
+    names = tuple(value)  # type: ignore[arg-type]
+    if not names or len(set(names)) != len(names):
+        raise ConfigError(
+            f"GrowthEnv {name} must be a non-empty list without repeats, got {list(names)}"
+        )
+    return names
+
+
+def _check_device(device: str) -> None:
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UnknownChoiceError("device", device, ["cpu", "cuda", "cuda:N", "mps"]) from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"GrowthEnv device {device!r}: CUDA is not available here; use 'cpu'")

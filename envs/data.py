@@ -1,0 +1,214 @@
+"""Embedded, offline data for the growth environments: fixed train / validation / test splits.
+
+* ``mnist1d`` — generated with the ``mnist1d`` package (no download) and cached under the user
+  cache directory (``$SIMIC_CACHE_DIR``, else ``$XDG_CACHE_HOME/simic``, else ``~/.cache/simic``),
+  written atomically. 4000 generated training sequences are split 3000 / 1000 into train and
+  validation; the package's own 1000 test sequences are the test split.
+* ``digits`` — scikit-learn's bundled 8x8 digits (1797 images), split 1097 / 350 / 350 by a fixed
+  permutation.
+* ``cifar10`` — read from a local ``data_dir`` holding the standard ``cifar-10-batches-py``
+  folder; nothing is downloaded. 45000 / 5000 / 10000.
+
+Everything lives in memory as tensors; the environment slices batches from them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from envs.atomic import atomic_write_bytes
+from kasmina.errors import KasminaError, UnknownChoiceError
+
+MNIST1D_CACHE_VERSION = 1
+
+
+class DataUnavailableError(KasminaError, FileNotFoundError):
+    """A task's data is not on this machine; the message says how to get it."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split of a task, in memory."""
+
+    x: Tensor
+    y: Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def to(self, device: torch.device) -> Split:
+        return Split(self.x.to(device), self.y.to(device))
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """Fixed train / validation / test splits of a classification task."""
+
+    train: Split
+    val: Split
+    test: Split
+    num_classes: int
+
+    def to(self, device: torch.device) -> TaskData:
+        if self.train.x.device == device:
+            return self
+        return TaskData(
+            self.train.to(device), self.val.to(device), self.test.to(device), self.num_classes
+        )
+
+
+def cache_dir() -> Path:
+    """Where generated data is cached (created on demand)."""
+    if os.environ.get("SIMIC_CACHE_DIR"):
+        return Path(os.environ["SIMIC_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "simic"
+
+
+def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """Write ``arrays`` to ``path`` as .npz, atomically: never a partial cache file."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+@contextmanager
+def _global_rng_preserved() -> Iterator[None]:
+    # mnist1d seeds the global `random` and `numpy.random` generators; we restore both so that
+    # generating data never changes the caller's randomness.
+    py_state, np_state = random.getstate(), np.random.get_state()
+    try:
+        yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+
+
+def _generate_mnist1d() -> dict[str, np.ndarray]:
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise DataUnavailableError(
+            "the mnist1d task needs the 'mnist1d' package: pip install mnist1d"
+        ) from exc
+    with _global_rng_preserved():
+        data = make_dataset(get_dataset_args())
+    return {k: np.asarray(data[k]) for k in ("x", "y", "x_test", "y_test")}
+
+
+def _split(x: np.ndarray, y: np.ndarray) -> Split:
+    return Split(
+        torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
+        torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64)),
+    )
+
+
+def load_mnist1d(data_dir: str | None = None) -> TaskData:
+    """MNIST-1D as (N, 1, 40) sequences; generated once, then read from the cache."""
+    path = Path(data_dir or cache_dir()) / f"mnist1d-v{MNIST1D_CACHE_VERSION}.npz"
+    if path.exists():
+        with np.load(path) as cached:
+            arrays = {k: cached[k] for k in cached.files}
+    else:
+        arrays = _generate_mnist1d()
+        atomic_save_npz(path, **arrays)
+    x, y = arrays["x"][:, None, :], arrays["y"]
+    return TaskData(
+        _split(x[:3000], y[:3000]),
+        _split(x[3000:], y[3000:]),
+        _split(arrays["x_test"][:, None, :], arrays["y_test"]),
+        10,
+    )
+
+
+def _fixed_permutation(n: int) -> np.ndarray:
+    # A fixed split, independent of any episode seed: splits are part of the task's definition.
+    return np.random.default_rng(20240601).permutation(n)
+
+
+def load_digits(data_dir: str | None = None) -> TaskData:
+    """scikit-learn's 8x8 digits as (N, 1, 8, 8) images scaled to [0, 1]."""
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    bunch = sk_load_digits()
+    x = (bunch.images / 16.0)[:, None, :, :]
+    y = bunch.target
+    order = _fixed_permutation(len(y))
+    train, val, test = order[:1097], order[1097:1447], order[1447:]
+    return TaskData(
+        _split(x[train], y[train]), _split(x[val], y[val]), _split(x[test], y[test]), 10
+    )
+
+
+CIFAR_MEAN = np.array([0.4914, 0.4822, 0.4465], dtype=np.float32)
+CIFAR_STD = np.array([0.2470, 0.2435, 0.2616], dtype=np.float32)
+CIFAR_HOWTO = (
+    "CIFAR-10 is read from DATA_DIR/cifar-10-batches-py (the standard 'python version' layout: "
+    "data_batch_1..5 and test_batch). Get it once with torchvision "
+    '(pip install torchvision; python -c "import torchvision; '
+    "torchvision.datasets.CIFAR10('DATA_DIR', download=True)\") or by unpacking the official "
+    "cifar-10-python.tar.gz into DATA_DIR, then pass data_dir='DATA_DIR'."
+)
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with path.open("rb") as handle:
+        batch = pickle.load(handle, encoding="latin1")
+    x = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+    return x, np.asarray(batch["labels"], dtype=np.int64)
+
+
+def load_cifar10(data_dir: str | None = None) -> TaskData:
+    """CIFAR-10 from ``data_dir``, normalised per channel; a clear error if it is not there."""
+    if data_dir is None:
+        raise DataUnavailableError("the cifar10 task needs data_dir=...; " + CIFAR_HOWTO)
+    root = Path(data_dir) / "cifar-10-batches-py"
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    missing = [n for n in names if not (root / n).is_file()]
+    if missing:
+        raise DataUnavailableError(
+            f"CIFAR-10 not found: {root} lacks {', '.join(missing)}. " + CIFAR_HOWTO
+        )
+    parts = [_read_cifar_batch(root / n) for n in names]
+    x = np.concatenate([p[0] for p in parts[:5]])
+    y = np.concatenate([p[1] for p in parts[:5]])
+
+    def norm(a: np.ndarray) -> np.ndarray:
+        return (a.astype(np.float32) / 255.0 - CIFAR_MEAN[:, None, None]) / CIFAR_STD[:, None, None]
+
+    n_val = len(y) // 10
+    order = _fixed_permutation(len(y))
+    train, val = order[n_val:], order[:n_val]
+    return TaskData(
+        _split(norm(x[train]), y[train]),
+        _split(norm(x[val]), y[val]),
+        _split(norm(parts[5][0]), parts[5][1]),
+        10,
+    )
+
+
+LOADERS: dict[str, Callable[[str | None], TaskData]] = {
+    "mnist1d": load_mnist1d,
+    "digits": load_digits,
+    "cifar10": load_cifar10,
+}
+
+
+@lru_cache(maxsize=8)
+def load_task_data(name: str, data_dir: str | None = None) -> TaskData:
+    """The data of task ``name`` (memoised per process, so vector envs share one copy)."""
+    if name not in LOADERS:
+        raise UnknownChoiceError("dataset", name, LOADERS)
+    return LOADERS[name](data_dir)

@@ -1,0 +1,520 @@
+"""GrowthEnv: a Gymnasium environment in which growing a network while it trains is the game."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from gymnasium import spaces
+from torch import Tensor
+
+from envs.actions import ActionCodec, ActionKind, GrowthAction, InvalidActionError
+from envs.config import GrowthEnvConfig
+from envs.data import Split, TaskData, load_task_data
+from envs.observation import UNKNOWN, ObservationLayout, squash
+from envs.reward import RewardContext, RewardTerms, RewardTracker
+from envs.tasks import TaskSpec, get_task
+from kasmina import (
+    GrowthOOMError,
+    MemoryGovernor,
+    MorphogeneticModel,
+    SeedStage,
+    StageChange,
+    seeded_init,
+)
+from kasmina.errors import KasminaError, UnknownChoiceError
+
+
+@dataclass(frozen=True)
+class TrainStats:
+    """What one step's training batches measured."""
+
+    loss: float
+    accuracy: float
+    diverged: bool
+    oom: bool
+
+
+class BatchStream:
+    """Training-set indices in seeded epochs (a fresh permutation per epoch), sliced per batch."""
+
+    def __init__(
+        self, size: int, batch_size: int, rng: np.random.Generator, device: torch.device
+    ) -> None:
+        self.size, self.batch_size, self.rng, self.device = size, batch_size, rng, device
+        self._order = np.empty(0, dtype=np.int64)
+        self._pos = 0
+
+    def next(self) -> Tensor:
+        if self._pos + self.batch_size > len(self._order):
+            rest = self._order[self._pos :]
+            self._order = np.concatenate([rest, self.rng.permutation(self.size)])
+            self._pos = 0
+        batch = self._order[self._pos : self._pos + self.batch_size]
+        self._pos += self.batch_size
+        return torch.from_numpy(batch).to(self.device)
+
+
+def _as_sequence(split: Split) -> Split:
+    return Split(split.x.transpose(1, 2).contiguous(), split.y)
+
+
+class GrowthEnv(gym.Env[np.ndarray, np.int64]):
+    """Grow a neural network while it trains.
+
+    ## Description
+    An episode is one full training run of a small host network on an embedded classification
+    task. Every step trains the host (and its live seeds) for ``batches_per_step`` batches, then
+    measures validation accuracy. The agent decides when to *germinate* a blueprint (a small
+    residual module) into one of the host's seed slots, and whether to *fossilize* (keep) or
+    *prune* each seed once it has trained in isolation and blended in. Growth is worth what it
+    adds to validation accuracy minus the parameters it costs.
+
+    ## Action Space
+    ``Discrete(1 + S*B + 2*S)`` for S slots and B blueprints: 0 is WAIT, then
+    GERMINATE(slot, blueprint), FOSSILIZE(slot), PRUNE(slot); see :mod:`envs.actions`,
+    :meth:`decode_action` and :meth:`encode_action`. :meth:`action_masks` gives the valid ones:
+    WAIT always; GERMINATE into a DORMANT slot; FOSSILIZE a HOLDING seed; PRUNE a live seed at
+    least ``min_prune_age`` steps old. A masked action is a no-op with
+    ``info["invalid_action"] = True`` and a penalty (``strict=True`` raises instead).
+    Seeds move TRAINING -> BLENDING -> HOLDING on their own schedule.
+
+    ## Observation Space
+    A float32 ``Box`` of 12 global features and ``13 + B`` per slot, each in a documented range;
+    not-yet-measured values are -2 (:data:`envs.observation.UNKNOWN`). The full table, index by
+    index, is ``env.unwrapped.layout.table()`` (also in the README):
+
+    | features | meaning |
+    |---|---|
+    | budget_used, best_val_accuracy | progress of the training run |
+    | train/val loss and accuracy | last step's measurements (losses / ln(classes)) |
+    | val_accuracy_delta(3), train_loss_delta | recent changes (scaled) |
+    | param_growth, memory_pressure, checkpointing | cost and machine state |
+    | per slot: stage one-hot, blueprint one-hot | what grows where |
+    | per slot: alpha, steps_in_stage, param_share | lifecycle state and size of the seed |
+    | per slot: contribution, grad_ratio | counterfactual value and gradient share of the seed |
+
+    ## Rewards
+    Dense by default: the change in validation accuracy minus a parameter rent
+    ``param_rent * (seed params / host params) / budget`` (and ``invalid_action_penalty`` for a
+    masked action), so the return telescopes to final minus initial validation accuracy minus
+    the average growth cost. ``reward="terminal"`` pays the same total at the end; a callable
+    receives an :class:`envs.reward.RewardContext`. ``info["reward_terms"]`` is the breakdown.
+    The test split never enters the reward: ``info["test_accuracy"]`` is reported on the final
+    step only.
+
+    ## Episode End
+    The episode **terminates** when the budget of steps is spent (the fraction used is observed,
+    so this is a true terminal state; there is no truncation). A non-finite training loss also
+    terminates it, with ``-divergence_penalty`` and ``info["diverged"] = True``. Running out of
+    memory twice in a step prunes the newest live seed and sets ``info["oom"]``.
+
+    ## Arguments
+    ``GrowthEnv(task="mnist1d", **kwargs)``; ``task`` is one of ``envs.TASKS``
+    (``"mnist1d"``, ``"mnist1d-transformer"``, ``"digits"``, ``"cifar10"``) and the keyword
+    arguments are the fields of :class:`envs.GrowthEnvConfig` (budget, batches per step,
+    optimizer, slots, blueprints, lifecycle timings, reward, device, ...). An unknown keyword or
+    value raises an error that lists the valid ones.
+
+    >>> import gymnasium as gym, envs
+    >>> env = gym.make("simic/Grow-MNIST1D-v0", budget=3, batches_per_step=1)
+    >>> obs, info = env.reset(seed=0)
+    >>> obs.shape == env.observation_space.shape, bool(env.unwrapped.action_masks()[0])
+    (True, True)
+    >>> action = env.unwrapped.encode_action(
+    ...     envs.GrowthAction(envs.ActionKind.GERMINATE, "block1", "conv_light"))
+    >>> obs, reward, terminated, truncated, info = env.step(action)
+    >>> info["action"], info["invalid_action"], terminated
+    ('GERMINATE(block1, conv_light)', False, False)
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+
+    def __init__(self, task: str = "mnist1d", **kwargs: Any) -> None:
+        super().__init__()
+        self.task: TaskSpec = get_task(task)
+        self.config = GrowthEnvConfig.from_kwargs(self.task, kwargs)
+        self.init_kwargs: dict[str, Any] = dict(kwargs)  # what a replay needs to rebuild it
+        self.device = torch.device(self.config.device)
+        self.slots = self._resolve_slots()
+        self.codec = ActionCodec(self.slots, self.config.blueprint_set(self.task))
+        self.layout = ObservationLayout(self.slots, self.codec.blueprints)
+        self.action_space = spaces.Discrete(self.codec.n)
+        self.observation_space = self.layout.space
+        self.reward_config = self.config.reward_config()
+        self.data = self._load_data()
+        self.model: MorphogeneticModel | None = None
+        self._t = 0
+        self._done = True
+
+    # ------------------------------------------------------------------------------ set-up
+    def _resolve_slots(self) -> tuple[str, ...]:
+        with seeded_init(0):
+            points = self.task.host_factory().injection_points()
+        if self.config.slots is None:
+            return tuple(points)
+        for slot in self.config.slots:
+            if slot not in points:
+                raise UnknownChoiceError("slot", slot, points, context=f"for task {self.task.name}")
+        return self.config.slots
+
+    def _load_data(self) -> TaskData:
+        data = load_task_data(self.task.dataset, self.config.data_dir)
+        if self.task.as_sequence:
+            data = TaskData(
+                _as_sequence(data.train),
+                _as_sequence(data.val),
+                _as_sequence(data.test),
+                data.num_classes,
+            )
+        return data.to(self.device)
+
+    @contextmanager
+    def _threads(self) -> Iterator[None]:
+        wanted, previous = self.config.torch_threads, torch.get_num_threads()
+        if wanted is None or wanted == previous:
+            yield
+            return
+        torch.set_num_threads(wanted)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
+
+    def _build_model(self, host_seed: int, model_seed: int) -> MorphogeneticModel:
+        with seeded_init(host_seed):
+            host = self.task.host_factory()
+        host.to(self.device)
+        cfg = self.config
+        return MorphogeneticModel(
+            host,
+            slots=list(self.slots),
+            lifecycle=cfg.lifecycle(),
+            host_optimizer=cfg.optimizer_spec(cfg.host_lr),
+            seed_optimizer=cfg.optimizer_spec(cfg.seed_lr),
+            governor=MemoryGovernor(cfg.memory_probe),
+            seed=model_seed,
+        )
+
+    # ------------------------------------------------------------------------------ API
+    def reset(
+        self,
+        *,
+        seed: int | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        host_seed, model_seed, data_seed = (
+            int(s) for s in self.np_random.integers(0, 2**31 - 1, size=3)
+        )
+        with self._threads():
+            self.model = self._build_model(host_seed, model_seed)
+            self._batches = BatchStream(
+                len(self.data.train),
+                self.config.batch_size,
+                np.random.default_rng(data_seed),
+                self.device,
+            )
+            val_loss, val_acc = self._evaluate(self.data.val)
+            self.model.governor.poll(0, self.device)  # the first observation shows the pressure
+            self._params = self.model.param_counts()
+        self._t, self._done = 0, False
+        self._tracker = RewardTracker(self.reward_config)
+        self._val_history = [val_acc]
+        self._initial_val_acc = self._best_val_acc = val_acc
+        self._val_loss = val_loss
+        self._train: TrainStats | None = None
+        self._prev_train_loss: float | None = None
+        self._germinated_at: dict[str, int] = {}
+        self._contributions: dict[str, float] = {}
+        self._grad_ratios: dict[str, float] = {}
+        self._counts = {"germinated": 0, "fossilized": 0, "pruned": 0}
+        return self._observe(), {"step": 0, "val_accuracy": val_acc, "val_loss": val_loss}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self._done or self.model is None:
+            raise KasminaError(
+                "GrowthEnv.step() called on a finished or never-reset episode; call reset() first"
+            )
+        started = time.perf_counter()
+        with self._threads():
+            decoded, invalid = self._interpret(action)
+            changes = [] if invalid else self._apply(decoded)
+            self._prev_train_loss = self._train.loss if self._train else None
+            self._train = self._train_batches()
+            trained = time.perf_counter()
+            previous_acc = self._val_history[-1]
+            if not self._train.diverged:
+                self._val_loss, acc = self._evaluate(self.data.val)
+                self._measure_seeds(acc)
+            else:
+                acc = previous_acc
+            changes += self.model.advance_lifecycle()
+        self._params = self.model.param_counts()
+        self._t += 1
+        self._val_history.append(acc)
+        self._best_val_acc = max(self._best_val_acc, acc)
+        terminated = self._train.diverged or self._t >= self.config.budget
+        self._done = terminated
+        terms = self._tracker(self._context(previous_acc, acc, invalid, terminated))
+        info = self._info(decoded, invalid, changes, terms, terminated)
+        if self.config.record_timing:
+            info["timing"] = {"train_s": trained - started, "step_s": time.perf_counter() - started}
+        return self._observe(), float(terms.total), terminated, False, info
+
+    def action_masks(self) -> np.ndarray:
+        """Boolean mask of the actions valid now (read by sb3-contrib's MaskablePPO)."""
+        if self.model is None:
+            mask = np.zeros(self.codec.n, dtype=bool)
+            mask[0] = True
+            return mask
+        slots = [self.model.slot(s) for s in self.slots]
+        return self.codec.masks(
+            [s.stage for s in slots],
+            [self._age(s.slot_id) for s in slots],
+            self.config.min_prune_age,
+        )
+
+    def decode_action(self, action: int) -> GrowthAction:
+        """The typed action behind an integer."""
+        return self.codec.decode(action)
+
+    def encode_action(self, action: GrowthAction) -> int:
+        """The integer of a typed action."""
+        return self.codec.encode(action)
+
+    # ------------------------------------------------------------------------------ step parts
+    def _age(self, slot_id: str) -> int:
+        return self._t - self._germinated_at.get(slot_id, self._t)
+
+    def _interpret(self, action: Any) -> tuple[GrowthAction, bool]:
+        decoded = self.codec.decode(int(action))
+        if self.action_masks()[int(action)]:
+            return decoded, False
+        if self.config.strict:
+            slot = self.model.slot(decoded.slot)  # type: ignore[union-attr, arg-type]
+            raise InvalidActionError(
+                f"action {int(action)} ({decoded}) is not valid now: "
+                + self.codec.why_invalid(
+                    decoded, slot.stage, self._age(slot.slot_id), self.config.min_prune_age
+                )
+            )
+        return decoded, True
+
+    def _apply(self, action: GrowthAction) -> list[StageChange]:
+        model, slot = self.model, action.slot
+        assert model is not None
+        if action.kind is ActionKind.GERMINATE:
+            self._germinated_at[slot] = self._t  # type: ignore[index]
+            self._counts["germinated"] += 1
+            return [model.germinate(slot, action.blueprint)]  # type: ignore[arg-type]
+        if action.kind is ActionKind.FOSSILIZE:
+            self._counts["fossilized"] += 1
+            return [model.fossilize(slot)]  # type: ignore[arg-type]
+        if action.kind is ActionKind.PRUNE:
+            self._counts["pruned"] += 1
+            return [model.prune(slot)]  # type: ignore[arg-type]
+        return []
+
+    def _train_batches(self) -> TrainStats:
+        model, train = self.model, self.data.train
+        assert model is not None
+        losses: list[float] = []
+        hits: list[Tensor] = []  # summed once at the end: no device sync per batch
+
+        def loss_fn(logits: Tensor, targets: Tensor) -> Tensor:
+            hits.append((logits.detach().argmax(dim=1) == targets).sum())
+            return F.cross_entropy(logits, targets)
+
+        for _ in range(self.config.batches_per_step):
+            idx = self._batches.next()
+            try:
+                result = model.train_step(train.x[idx], train.y[idx], loss_fn)
+            except GrowthOOMError:
+                hits = hits[: len(losses)]  # drop the failed batch's count
+                return self._recover_from_oom(losses, _count(hits), len(losses) * len(idx))
+            losses.append(result.loss)
+            if not np.isfinite(result.loss):
+                return TrainStats(
+                    float("inf"), _accuracy(hits, len(losses) * len(idx)), diverged=True, oom=False
+                )
+        self._grad_ratios = self._gradient_ratios()
+        seen = len(losses) * self.config.batch_size
+        return TrainStats(float(np.mean(losses)), _accuracy(hits, seen), False, False)
+
+    def _recover_from_oom(self, losses: list[float], correct: int, seen: int) -> TrainStats:
+        """Prune the newest live seed; with none to prune the run cannot go on (diverged)."""
+        model = self.model
+        assert model is not None
+        live = [s for s in self.slots if model.slot(s).stage.is_live]
+        if not live:
+            return TrainStats(float("inf"), 0.0, diverged=True, oom=True)
+        newest = max(live, key=lambda s: (self._germinated_at.get(s, -1), self.slots.index(s)))
+        model.prune(newest)
+        self._counts["pruned"] += 1
+        loss = float(np.mean(losses)) if losses else float("nan")
+        return TrainStats(loss, correct / seen if seen else float("nan"), False, oom=True)
+
+    def _gradient_ratios(self) -> dict[str, float]:
+        model = self.model
+        assert model is not None
+        host = _grad_norm(model.host.parameters())
+        ratios = {}
+        for slot_id in self.slots:
+            slot = model.slot(slot_id)
+            if slot.stage.is_live and slot.seed is not None and host > 0:
+                ratios[slot_id] = _grad_norm(slot.seed.parameters()) / host
+        return ratios
+
+    @torch.no_grad()
+    def _evaluate(self, split: Split) -> tuple[float, float]:
+        """(mean loss, accuracy) in eval mode, in chunks; running statistics are not touched."""
+        model = self.model
+        assert model is not None
+        was_training = model.training
+        model.eval()
+        loss_sum, correct = 0.0, 0
+        try:
+            for start in range(0, len(split), self.config.val_batch_size):
+                x = split.x[start : start + self.config.val_batch_size]
+                y = split.y[start : start + self.config.val_batch_size]
+                logits = model(x)
+                loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+                correct += int((logits.argmax(dim=1) == y).sum())
+        finally:
+            model.train(was_training)
+        return loss_sum / len(split), correct / len(split)
+
+    def _measure_seeds(self, val_acc: float) -> None:
+        """One counterfactual pass per live seed: accuracy with it minus without it."""
+        model = self.model
+        assert model is not None
+        self._contributions = {}
+        for slot_id in self.slots:
+            stage = model.slot(slot_id).stage
+            if not stage.is_live:
+                continue
+            if stage is SeedStage.TRAINING:  # the model's output is the host's: test it blended
+                with model.counterfactual({slot_id: 1.0}):
+                    self._contributions[slot_id] = self._evaluate(self.data.val)[1] - val_acc
+            else:
+                with model.switched_off(slot_id):
+                    self._contributions[slot_id] = val_acc - self._evaluate(self.data.val)[1]
+
+    def _context(
+        self, previous: float, acc: float, invalid: bool, terminated: bool
+    ) -> RewardContext:
+        assert self.model is not None and self._train is not None
+        return RewardContext(
+            self._t,
+            self.config.budget,
+            self._initial_val_acc,
+            previous,
+            acc,
+            self.model.param_counts().growth_ratio,
+            invalid,
+            self._train.diverged,
+            terminated,
+        )
+
+    # ------------------------------------------------------------------------------ outputs
+    def _observe(self) -> np.ndarray:
+        model, cfg, v = self.model, self.config, self.layout.empty()
+        assert model is not None
+        idx = self.layout.index
+        scale = float(np.log(self.data.num_classes))
+        history = self._val_history
+        v[idx["budget_used"]] = self._t / cfg.budget
+        v[idx["val_loss"]] = self._val_loss / scale
+        v[idx["val_accuracy"]] = history[-1]
+        v[idx["best_val_accuracy"]] = self._best_val_acc
+        v[idx["param_growth"]] = squash(self._params.growth_ratio)
+        pressure = model.governor.last_pressure
+        v[idx["memory_pressure"]] = UNKNOWN if pressure is None else pressure
+        v[idx["checkpointing"]] = float(model.governor.checkpointing)
+        if self._train is not None:
+            v[idx["train_loss"]] = self._train.loss / scale
+            v[idx["train_accuracy"]] = self._train.accuracy
+            v[idx["val_accuracy_delta"]] = 10 * (history[-1] - history[-2])
+        if len(history) >= 4:
+            v[idx["val_accuracy_delta3"]] = 10 * (history[-1] - history[-4])
+        if self._train is not None and self._prev_train_loss is not None:
+            v[idx["train_loss_delta"]] = 5 * (self._train.loss - self._prev_train_loss) / scale
+        for slot_id in self.slots:
+            self._observe_slot(v, slot_id)
+        return self.layout.finish(v)
+
+    def _observe_slot(self, v: np.ndarray, slot_id: str) -> None:
+        model, idx = self.model, self.layout.index
+        assert model is not None
+        slot = model.slot(slot_id)
+        v[idx[f"{slot_id}.stage.{slot.stage.name}"]] = 1.0
+        if slot.blueprint in self.codec.blueprints:
+            v[idx[f"{slot_id}.blueprint.{slot.blueprint}"]] = 1.0
+        v[idx[f"{slot_id}.alpha"]] = slot.alpha
+        v[idx[f"{slot_id}.steps_in_stage"]] = slot.ticks_in_stage / self.config.budget
+        params = sum(p.numel() for p in slot.seed.parameters()) if slot.seed is not None else 0
+        v[idx[f"{slot_id}.param_share"]] = squash(params / self._params.host)
+        if slot.stage.is_live and slot_id in self._contributions:
+            v[idx[f"{slot_id}.contribution"]] = 5 * self._contributions[slot_id]
+        if slot.stage.is_live and slot_id in self._grad_ratios:
+            v[idx[f"{slot_id}.grad_ratio"]] = squash(self._grad_ratios[slot_id])
+
+    def _info(
+        self,
+        action: GrowthAction,
+        invalid: bool,
+        changes: list[StageChange],
+        terms: RewardTerms,
+        terminated: bool,
+    ) -> dict[str, Any]:
+        model, train = self.model, self._train
+        assert model is not None and train is not None
+        counts = self._params
+        info: dict[str, Any] = {
+            "step": self._t,
+            "action": str(action),
+            "invalid_action": invalid,
+            "stage_changes": tuple(f"{c.slot_id}:{c.old.name}->{c.new.name}" for c in changes),
+            "train_loss": train.loss,
+            "train_accuracy": train.accuracy,
+            "val_loss": self._val_loss,
+            "val_accuracy": self._val_history[-1],
+            "param_growth": counts.growth_ratio,
+            "params": counts.total,
+            "reward_terms": terms,
+            "diverged": train.diverged,
+            "oom": train.oom,
+            **{f"seeds_{k}": n for k, n in self._counts.items()},
+        }
+        if terminated:
+            with self._threads():
+                info["test_accuracy"] = self._evaluate(self.data.test)[1]
+        return info
+
+
+def _count(hits: list[Tensor]) -> int:
+    return int(torch.stack(hits).sum()) if hits else 0
+
+
+def _accuracy(hits: list[Tensor], seen: int) -> float:
+    return _count(hits) / seen if seen else float("nan")
+
+
+def _grad_norm(params: Iterator[torch.nn.Parameter]) -> float:
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    return float(
+        torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    )

@@ -1,0 +1,124 @@
+"""Action encoding, masks, invalid actions and strict mode."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import envs
+from envs.actions import ActionCodec, InvalidActionError
+from kasmina import SeedStage, UnexpectedKeywordError, UnknownChoiceError
+
+from .helpers import act, fast_env
+
+CODEC = ActionCodec(("block0", "block1"), ("attention", "conv_light", "conv_heavy"))
+
+
+def test_encode_decode_round_trip_covers_every_action():
+    decoded = [CODEC.decode(i) for i in range(CODEC.n)]
+    assert CODEC.n == 1 + 2 * 3 + 2 * 2
+    assert len(set(decoded)) == CODEC.n
+    assert all(CODEC.encode(a) == i for i, a in enumerate(decoded))
+    assert str(decoded[0]) == "WAIT"
+    assert str(CODEC.decode(5)) == "GERMINATE(block1, conv_light)"
+    assert str(CODEC.decode(CODEC.n - 1)) == "PRUNE(block1)"
+
+
+def test_decode_and_encode_errors():
+    with pytest.raises(InvalidActionError, match=r"0\.\.10"):
+        CODEC.decode(11)
+    with pytest.raises(UnknownChoiceError, match="did you mean 'block1'"):
+        CODEC.encode(envs.GrowthAction(envs.ActionKind.PRUNE, "blok1"))
+    with pytest.raises(UnknownChoiceError, match="did you mean 'conv_heavy'"):
+        CODEC.encode(envs.GrowthAction(envs.ActionKind.GERMINATE, "block0", "conv_hevy"))
+    with pytest.raises(envs.ConfigError.__mro__[1], match="malformed"):
+        envs.GrowthAction(envs.ActionKind.GERMINATE, "block0")
+
+
+@pytest.mark.parametrize("stages", list(itertools.product(SeedStage, repeat=2)))
+def test_mask_rules(stages):
+    mask = CODEC.masks(stages, [3, 0], min_prune_age=2)
+    assert mask[0]
+    for i in range(1, CODEC.n):
+        action = CODEC.decode(i)
+        s = CODEC.slots.index(action.slot)
+        stage, age = stages[s], [3, 0][s]
+        expected = {
+            envs.ActionKind.GERMINATE: stage is SeedStage.DORMANT,
+            envs.ActionKind.FOSSILIZE: stage is SeedStage.HOLDING,
+            envs.ActionKind.PRUNE: stage.is_live and age >= 2,
+        }[action.kind]
+        assert mask[i] == expected, (action, stage)
+
+
+def test_invalid_action_is_a_penalised_noop():
+    env = fast_env()
+    env.reset(seed=0)
+    fossilize = act(env, "fossilize", "block0")
+    assert not env.action_masks()[fossilize]
+    _, reward, _, _, info = env.step(fossilize)
+    assert info["invalid_action"] and info["action"] == "FOSSILIZE(block0)"
+    assert info["reward_terms"].invalid == -env.config.invalid_action_penalty
+    assert info["stage_changes"] == ()
+    assert reward == pytest.approx(info["reward_terms"].total)
+
+
+def test_strict_mode_raises_and_says_why():
+    env = fast_env(strict=True, min_prune_age=3)
+    env.reset(seed=0)
+    with pytest.raises(InvalidActionError, match="needs a HOLDING seed; block0 is DORMANT"):
+        env.step(act(env, "fossilize", "block0"))
+    env.step(act(env, "germinate", "block0", "conv_light"))
+    with pytest.raises(InvalidActionError, match="at least 3 steps old; block0's is 1"):
+        env.step(act(env, "prune", "block0"))
+
+
+def test_prune_needs_minimum_age():
+    env = fast_env(min_prune_age=3, training_ticks=5)
+    env.reset(seed=0)
+    env.step(act(env, "germinate", "block1", "conv_heavy"))
+    prune = act(env, "prune", "block1")
+    ages = []
+    for _ in range(3):
+        ages.append(bool(env.action_masks()[prune]))
+        env.step(0)
+    assert ages == [False, False, True]
+
+
+def test_unknown_keyword_and_bad_values_raise_clearly():
+    with pytest.raises(UnexpectedKeywordError, match="did you mean 'budget'") as info:
+        envs.GrowthEnv("mnist1d", budgett=3)
+    assert "batches_per_step" in str(info.value)
+    with pytest.raises(UnknownChoiceError, match="did you mean 'mnist1d'"):
+        envs.GrowthEnv("mnist1e")
+    with pytest.raises(UnknownChoiceError, match="did you mean 'conv_light'"):
+        envs.GrowthEnv("mnist1d", blueprints=["conv_lite"])
+    with pytest.raises(UnknownChoiceError, match="did you mean 'block1'"):
+        envs.GrowthEnv("mnist1d", slots=["blok1"])
+    with pytest.raises(UnknownChoiceError, match="did you mean 'terminal'"):
+        envs.GrowthEnv("mnist1d", reward="termnal")
+    with pytest.raises(envs.ConfigError, match="budget must be an int >= 1, got 0"):
+        envs.GrowthEnv("mnist1d", budget=0)
+    with pytest.raises(envs.ConfigError, match="host_lr"):
+        envs.GrowthEnv("mnist1d", host_lr=-1.0)
+    with pytest.raises(UnknownChoiceError, match="did you mean 'adam'"):
+        envs.GrowthEnv("mnist1d", optimizer="adm")
+
+
+def test_subset_of_slots_and_blueprints_shapes_the_spaces():
+    env = fast_env(slots=["block1"], blueprints=["noop", "conv_light"])
+    assert env.action_space.n == 1 + 2 + 2
+    assert env.codec.slots == ("block1",)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (12 + 8 + 2 + 5,)
+
+
+def test_step_before_reset_and_after_end_raise():
+    env = fast_env(budget=1)
+    with pytest.raises(envs.ConfigError.__mro__[1], match="reset"):
+        env.step(0)
+    env.reset(seed=0)
+    assert env.step(0)[2]
+    with pytest.raises(envs.ConfigError.__mro__[1], match="reset"):
+        env.step(0)
+    assert np.array_equal(env.action_masks(), env.action_masks())
