@@ -2,7 +2,8 @@
 
 Policies:
   wait    always WAIT: the static host trained for the whole budget.
-  script  GERMINATE conv_light into block1 at the first step, FOSSILIZE it as soon as allowed.
+  script  GERMINATE conv_light (transformers: mlp_small) into the last slot at the first step,
+          FOSSILIZE it as soon as allowed.
 
 Prints mean final test accuracy with a 95% confidence interval (t distribution) per policy, and
 the paired difference. Usage::
@@ -22,12 +23,10 @@ from scipy import stats
 import envs
 
 
-def scripted_action(
-    env: envs.GrowthEnv,
-    slot: str = "block1",
-    blueprint: str = "conv_light",
-) -> int:
-    """GERMINATE(slot, blueprint) when allowed, then FOSSILIZE(slot) when allowed, else WAIT."""
+def scripted_action(env: envs.GrowthEnv) -> int:
+    """GERMINATE(last slot, conv_light) when allowed, then FOSSILIZE it when allowed, else WAIT."""
+    slot = env.slots[-1]
+    blueprint = "conv_light" if "conv_light" in env.codec.blueprints else "mlp_small"
     mask = env.action_masks()
     for action in (
         envs.GrowthAction(envs.ActionKind.GERMINATE, slot, blueprint),

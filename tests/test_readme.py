@@ -23,3 +23,15 @@ def test_readme_quick_start_has_the_two_commands_ci_uses():
     assert "make demo" in text and "make test" in text
     ci = (README.parent / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+def test_readme_observation_table_is_the_default_envs_layout():
+    import envs
+
+    assert envs.GrowthEnv("mnist1d").layout.table() in README.read_text()
+
+
+def test_readme_environment_example_runs():
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    example = next(b for b in blocks if "simic/Grow-MNIST1D-v0" in b)
+    exec(compile(example.replace("budget=25", "budget=2"), str(README), "exec"), {})
