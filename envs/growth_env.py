@@ -18,6 +18,7 @@ from torch import Tensor
 from envs.actions import ActionCodec, ActionKind, GrowthAction, InvalidActionError
 from envs.config import GrowthEnvConfig
 from envs.data import Split, TaskData, load_task_data
+from envs.evaluation import evaluate_split
 from envs.observation import UNKNOWN, ObservationLayout, squash
 from envs.reward import RewardContext, RewardTerms, RewardTracker
 from envs.tasks import TaskSpec, get_task
@@ -376,24 +377,10 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
                 ratios[slot_id] = _grad_norm(slot.seed.parameters()) / host
         return ratios
 
-    @torch.no_grad()
     def _evaluate(self, split: Split) -> tuple[float, float]:
-        """(mean loss, accuracy) in eval mode, in chunks; running statistics are not touched."""
-        model = self.model
-        assert model is not None
-        was_training = model.training
-        model.eval()
-        loss_sum, correct = 0.0, 0
-        try:
-            for start in range(0, len(split), self.config.val_batch_size):
-                x = split.x[start : start + self.config.val_batch_size]
-                y = split.y[start : start + self.config.val_batch_size]
-                logits = model(x)
-                loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-                correct += int((logits.argmax(dim=1) == y).sum())
-        finally:
-            model.train(was_training)
-        return loss_sum / len(split), correct / len(split)
+        """(mean loss, accuracy) (see :func:`~envs.evaluation.evaluate_split`)."""
+        assert self.model is not None
+        return evaluate_split(self.model, split, self.config.val_batch_size)
 
     def _measure_seeds(self, val_acc: float) -> None:
         """One counterfactual pass per live seed: accuracy with it minus without it."""

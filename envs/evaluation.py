@@ -1,0 +1,30 @@
+"""Evaluating a model on a split: the one definition the environment and exported models share."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from envs.data import Split
+
+
+@torch.no_grad()
+def evaluate_split(model: nn.Module, split: Split, chunk_size: int) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of ``model`` on ``split`` in eval mode, in chunks.
+
+    Running statistics are not touched (eval mode, no grad) and the model's training flag is
+    restored. The chunk size only bounds memory; keep it fixed to reproduce numbers exactly.
+    """
+    was_training = model.training
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    try:
+        for start in range(0, len(split), chunk_size):
+            x, y = split.x[start : start + chunk_size], split.y[start : start + chunk_size]
+            logits = model(x)
+            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(dim=1) == y).sum())
+    finally:
+        model.train(was_training)
+    return loss_sum / len(split), correct / len(split)
