@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh machine (see README.md, Quick start):
-#   make demo   - create .venv, install simic-growth, run the main job
+#   make quickstart - create .venv, install simic-growth, run the main job (train PPO briefly,
+#                     then compare it with the baselines on held-out seeds)
 #   make test   - create .venv, install simic-growth with its dev tools, lint, run the test suite
 #
 # torch: if the venv has no torch yet we install the pinned TORCH_SPEC first (torch==2.13.0,
@@ -20,7 +21,10 @@ else
   STAMP := $(VENV)/.simic-installed
 endif
 
-.PHONY: demo test lint install clean
+.PHONY: quickstart demo test lint install clean
+
+quickstart: $(STAMP)
+	$(PY) -m simic quickstart
 
 demo: $(STAMP)
 	$(PY) -m simic demo

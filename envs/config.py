@@ -43,7 +43,8 @@ class GrowthEnvConfig:
         host_lr: Learning rate of the host (and of fossilized seeds).
         seed_lr: Learning rate of each live seed's own optimizer.
         weight_decay: Weight decay of both.
-        val_batch_size: Chunk size of validation passes (memory only; no effect on results).
+        val_batch_size: Chunk size of validation passes (bounds memory; keep it fixed to
+            reproduce numbers bit for bit, as exported models do).
 
     Growth:
         slots: Injection points the agent may grow into (default: all of the host's).

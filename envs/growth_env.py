@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -31,6 +31,7 @@ from kasmina import (
     seeded_init,
 )
 from kasmina.errors import KasminaError, UnknownChoiceError
+from kasmina.threads import torch_threads
 
 
 @dataclass(frozen=True)
@@ -180,17 +181,8 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
             )
         return data.to(self.device)
 
-    @contextmanager
-    def _threads(self) -> Iterator[None]:
-        wanted, previous = self.config.torch_threads, torch.get_num_threads()
-        if wanted is None or wanted == previous:
-            yield
-            return
-        torch.set_num_threads(wanted)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(previous)
+    def _threads(self) -> AbstractContextManager[None]:
+        return torch_threads(self.config.torch_threads)
 
     def _build_model(self, host_seed: int, model_seed: int) -> MorphogeneticModel:
         with seeded_init(host_seed):

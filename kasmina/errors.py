@@ -39,10 +39,21 @@ class UnknownChoiceError(KasminaError, ValueError):
 class UnexpectedKeywordError(KasminaError, TypeError):
     """A keyword argument that a factory (blueprint, environment, ...) does not accept."""
 
-    def __init__(self, owner: str, keywords: Iterable[str], accepted: Iterable[str]) -> None:
+    def __init__(
+        self,
+        owner: str,
+        keywords: Iterable[str] | None = None,
+        accepted: Iterable[str] | None = None,
+    ) -> None:
+        if keywords is None:
+            # Re-raised with a finished message (gymnasium.make rebuilds TypeErrors as
+            # ``type(e)(message)``): keep the message, know nothing more.
+            self.owner, self.keywords, self.accepted = "", (), ()
+            super().__init__(owner)
+            return
         self.owner = owner
         self.keywords = tuple(sorted(keywords))
-        self.accepted = tuple(sorted(accepted))
+        self.accepted = tuple(sorted(accepted or ()))
         hints = [
             f"{k!r} (did you mean {s!r}?)" if (s := closest(k, self.accepted)) else repr(k)
             for k in self.keywords

@@ -73,6 +73,85 @@ def _count(module: nn.Module | None) -> int:
     return 0 if module is None else sum(p.numel() for p in module.parameters())
 
 
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+@dataclass(frozen=True)
+class _SlotRecord:
+    """One parsed, validated entry of a seed description."""
+
+    stage: SeedStage
+    blueprint: str | None
+    ticks_in_stage: int
+    alpha: float
+    seed_kwargs: dict[str, object]
+
+
+def _occupied(slot: SeedSlot) -> bool:
+    return slot.stage is not SeedStage.DORMANT or slot.seed is not None
+
+
+def _describe_slot(slot: SeedSlot) -> dict[str, object]:
+    entry: dict[str, object] = {
+        "stage": slot.stage.name,
+        "blueprint": slot.blueprint,
+        "ticks_in_stage": slot.ticks_in_stage,
+    }
+    if slot.stage.has_seed:
+        for key, value in slot.seed_kwargs.items():
+            if not isinstance(value, _JSON_SCALARS):
+                raise KasminaError(
+                    f"slot {slot.slot_id!r}: seed keyword {key}={value!r} is a "
+                    f"{type(value).__name__}, not a JSON scalar (str, int, float, bool, None), "
+                    "so the seed cannot be described"
+                )
+        entry["alpha"] = slot.alpha
+        entry["seed_kwargs"] = dict(slot.seed_kwargs)
+    return entry
+
+
+def _parse_entry(slot_id: str, entry: object) -> _SlotRecord:
+    """A description entry as a :class:`_SlotRecord`; anything malformed raises, naming it."""
+    if not isinstance(entry, Mapping) or "stage" not in entry:
+        raise KasminaError(f"slot {slot_id!r}: an entry needs at least a 'stage', got {entry!r}")
+    name = entry["stage"]
+    if not isinstance(name, str) or name not in SeedStage.__members__:
+        raise UnknownChoiceError("stage", name, SeedStage.__members__, context=f"for {slot_id!r}")
+    stage = SeedStage[name]
+    blueprint = entry.get("blueprint")
+    if not (blueprint is None or isinstance(blueprint, str)):
+        raise KasminaError(f"slot {slot_id!r}: blueprint must be a name, got {blueprint!r}")
+    if (blueprint is None) != (stage is SeedStage.DORMANT):
+        raise KasminaError(
+            f"slot {slot_id!r}: a {stage} slot "
+            f"{'needs a' if blueprint is None else 'has no'} blueprint, got {blueprint!r}"
+        )
+    ticks = entry.get("ticks_in_stage", 0)
+    if isinstance(ticks, bool) or not isinstance(ticks, int) or ticks < 0:
+        raise KasminaError(f"slot {slot_id!r}: ticks_in_stage must be an int >= 0, got {ticks!r}")
+    if not stage.has_seed:
+        return _SlotRecord(stage, blueprint, ticks, 0.0, {})
+    return _SlotRecord(
+        stage, blueprint, ticks, _parse_alpha(slot_id, entry), _parse_kwargs(slot_id, entry)
+    )
+
+
+def _parse_alpha(slot_id: str, entry: Mapping[str, object]) -> float:
+    alpha = entry.get("alpha")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+        raise KasminaError(f"slot {slot_id!r}: alpha must be a number in [0, 1], got {alpha!r}")
+    return float(alpha)
+
+
+def _parse_kwargs(slot_id: str, entry: Mapping[str, object]) -> dict[str, object]:
+    kwargs = entry.get("seed_kwargs", {})
+    if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
+        raise KasminaError(
+            f"slot {slot_id!r}: seed_kwargs must map keyword names to values, got {kwargs!r}"
+        )
+    return dict(kwargs)
+
+
 class MorphogeneticModel(nn.Module):
     """A host network plus one :class:`SeedSlot` per injection point.
 
@@ -155,13 +234,34 @@ class MorphogeneticModel(nn.Module):
         The seed starts as the exact identity, so the model's function is unchanged. Its weights
         derive from the model's generator (never the global RNG). If the governor has
         checkpointing on, a capable seed starts with it on; ``checkpoint=True`` pins it on.
+        The slot records ``kwargs`` (see :meth:`describe_seeds`).
         """
         slot = self.slot(slot_id)
         if slot.stage is not SeedStage.DORMANT:
             slot.transition(SeedStage.GERMINATED)  # raises the typed IllegalTransitionError
+        module = self._build_seed(slot, blueprint, kwargs)
+        optimizer = self._seed_optimizer(module)
+        pinned = bool(kwargs.get("checkpoint"))
+        change = slot.attach(blueprint, module, optimizer, pinned=pinned, kwargs=kwargs)
+        slot.set_checkpointing(self.governor.checkpointing)
+        return change
+
+    def _build_seed(
+        self,
+        slot: SeedSlot,
+        blueprint: str,
+        kwargs: Mapping[str, object],
+        init_seed: int | None = None,
+    ) -> SeedModule:
+        """``blueprint`` for ``slot`` on the host's device and dtype, in the model's mode.
+
+        ``init_seed=None`` draws the initial weights from the model's generator, after the
+        blueprint is known to exist, so a mistyped name does not advance it.
+        """
         spec = self.registry.spec(slot.topology, blueprint)
         defaults = {k: v for k, v in self.host.blueprint_kwargs().items() if k in spec.keywords}
-        with seeded_init(derive_seed(self._generator)):
+        seed = derive_seed(self._generator) if init_seed is None else init_seed
+        with seeded_init(seed):
             module = self.registry.create(
                 slot.topology, blueprint, slot.width, **{**defaults, **kwargs}
             )
@@ -172,11 +272,17 @@ class MorphogeneticModel(nn.Module):
             )
         param = next(self.host.parameters())
         module.to(device=param.device, dtype=param.dtype).train(self.training)
+        return module
+
+    def _seed_optimizer(self, module: SeedModule) -> torch.optim.Optimizer | None:
         params = list(module.parameters())
-        optimizer = self.seed_optimizer_spec.build(params) if params else None
-        change = slot.attach(blueprint, module, optimizer, pinned=bool(kwargs.get("checkpoint")))
-        slot.set_checkpointing(self.governor.checkpointing)
-        return change
+        return self.seed_optimizer_spec.build(params) if params else None
+
+    def _join_host_optimizer(self, params: list[nn.Parameter]) -> None:
+        # Fossilized seeds train on with the host's recipe, as part of the host.
+        self.host_optimizer.add_param_group(
+            {"params": params, **self.host_optimizer_spec.hyperparameters()}
+        )
 
     def fossilize(self, slot_id: str) -> StageChange:
         """HOLDING -> FOSSILIZED: the seed joins the host and its optimizer (state carried over)."""
@@ -184,9 +290,7 @@ class MorphogeneticModel(nn.Module):
         change = slot.transition(SeedStage.FOSSILIZED)
         params = list(slot.seed.parameters()) if slot.seed is not None else []
         if params:
-            self.host_optimizer.add_param_group(
-                {"params": params, **self.host_optimizer_spec.hyperparameters()}
-            )
+            self._join_host_optimizer(params)
             same_kind = self.seed_optimizer_spec.name == self.host_optimizer_spec.name
             if slot.optimizer is not None and same_kind:
                 for p in params:  # keep the moments the seed has learned
@@ -205,6 +309,93 @@ class MorphogeneticModel(nn.Module):
     def advance_lifecycle(self) -> list[StageChange]:
         """One lifecycle tick for every slot; returns the transitions that happened."""
         return [c for s in self.iter_slots() if (c := s.tick()) is not None]
+
+    # ----------------------------------------------------------------------------- export
+    def describe_seeds(self) -> dict[str, dict[str, object]]:
+        """A JSON-serialisable description of every slot's lifecycle state, by slot id.
+
+        With :meth:`state_dict` it is everything needed to rebuild the grown model
+        (:meth:`restore_seeds`). Every entry has ``stage`` (a :class:`SeedStage` name),
+        ``blueprint`` (``None`` when DORMANT; PRUNED and EMBARGOED slots keep the name) and
+        ``ticks_in_stage``; slots that hold a seed (GERMINATED, TRAINING, BLENDING, HOLDING,
+        FOSSILIZED) add ``alpha`` and ``seed_kwargs``, the keywords given to :meth:`germinate`
+        (not the host's automatic ones). Not described: optimizer state and the model's seed
+        generator, so a restored model's later germinations draw different initial weights.
+
+        Raises:
+            KasminaError: if a seed keyword is not a JSON scalar (str, int, float, bool, None).
+        """
+        return {slot.slot_id: _describe_slot(slot) for slot in self.iter_slots()}
+
+    def restore_seeds(self, description: Mapping[str, Mapping[str, object]]) -> None:
+        """Rebuild the slots :meth:`describe_seeds` recorded, on a fresh model of the same host.
+
+        Each seed module is re-created through the registry with its recorded keywords and the
+        slot is put directly in its recorded stage, alpha and ticks. The transition table is
+        bypassed on purpose: this is reconstruction, not a lifecycle event (no
+        :class:`StageChange` happens, and FOSSILIZED is not reachable from DORMANT in one move).
+        As after :meth:`fossilize`, fossilized seeds' parameters join the host optimizer; seeds
+        still in their lifecycle get their own fresh optimizer. The seeds' weights are those of
+        a fresh build: call ``load_state_dict`` afterwards. Every entry is checked and every
+        module built before any slot changes, so a bad description leaves the model as it was.
+
+        Raises:
+            KasminaError: a slot is not DORMANT, a slot is missing, or an entry is malformed.
+            UnknownChoiceError: an unknown slot id, stage name or blueprint.
+            UnexpectedKeywordError: recorded seed keywords the blueprint does not accept.
+        """
+        busy = [f"{s.slot_id} ({s.stage})" for s in self.iter_slots() if _occupied(s)]
+        if busy:
+            raise KasminaError(
+                "restore_seeds needs a fresh model whose slots are all DORMANT; "
+                f"these are not: {', '.join(busy)}"
+            )
+        records = self._parse_description(description)
+        modules = {
+            slot_id: self._build_seed(self.slot(slot_id), r.blueprint, r.seed_kwargs, 0)
+            for slot_id, r in records.items()
+            if r.stage.has_seed and r.blueprint is not None
+        }
+        for slot_id, record in records.items():
+            self._install(self.slot(slot_id), record, modules.get(slot_id))
+
+    def _parse_description(
+        self, description: Mapping[str, Mapping[str, object]]
+    ) -> dict[str, _SlotRecord]:
+        if not isinstance(description, Mapping):
+            raise KasminaError(
+                f"a seed description must be a mapping of slot id to entry, got {description!r}"
+            )
+        for slot_id in description:
+            if slot_id not in self.slots:
+                raise UnknownChoiceError("slot", slot_id, self.slots, context="in this model")
+        missing = [s for s in self.slots if s not in description]
+        if missing:
+            raise KasminaError(f"the seed description has no entry for slot(s) {missing}")
+        records = {s: _parse_entry(s, description[s]) for s in self.slots}
+        for slot_id, record in records.items():
+            if record.blueprint is not None:  # also PRUNED / EMBARGOED names: catch typos
+                self.registry.spec(self.slot(slot_id).topology, record.blueprint)
+        return records
+
+    def _install(self, slot: SeedSlot, record: _SlotRecord, module: SeedModule | None) -> None:
+        optimizer = None
+        if module is not None and record.stage is SeedStage.FOSSILIZED:
+            params = list(module.parameters())
+            if params:
+                self._join_host_optimizer(params)
+        elif module is not None:
+            optimizer = self._seed_optimizer(module)
+        slot.restore_state(
+            record.stage,
+            record.blueprint,
+            module,
+            optimizer,
+            alpha=record.alpha,
+            ticks_in_stage=record.ticks_in_stage,
+            seed_kwargs=record.seed_kwargs,
+        )
+        slot.set_checkpointing(self.governor.checkpointing)
 
     # ----------------------------------------------------------------------------- training
     def optimizers(self) -> list[torch.optim.Optimizer]:

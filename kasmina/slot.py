@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import Tensor, nn
 
 from kasmina.blueprints.base import SeedModule
 from kasmina.blueprints.registry import Topology
-from kasmina.errors import IllegalTransitionError
+from kasmina.errors import IllegalTransitionError, KasminaError
 from kasmina.lifecycle import TRANSITIONS, LifecycleConfig, SeedStage, StageChange
 
 
@@ -54,6 +56,9 @@ class SeedSlot(nn.Module):
         self.alpha_override: float | None = None
         self.ticks_in_stage = 0
         self.checkpoint_pinned = False
+        # What the seed was germinated with (the caller's keywords, not the host's automatic
+        # ones): enough to rebuild the same module when a saved model is restored.
+        self.seed_kwargs: dict[str, object] = {}
 
     def extra_repr(self) -> str:
         return (
@@ -90,18 +95,48 @@ class SeedSlot(nn.Module):
         seed: SeedModule,
         optimizer: torch.optim.Optimizer | None,
         pinned: bool,
+        kwargs: Mapping[str, object] | None = None,
     ) -> StageChange:
-        """DORMANT -> GERMINATED with ``seed`` and its own optimizer."""
+        """DORMANT -> GERMINATED with ``seed`` (built with ``kwargs``) and its own optimizer."""
         if SeedStage.GERMINATED in TRANSITIONS[self.stage]:
             self.blueprint = blueprint
         change = self.transition(SeedStage.GERMINATED)
         self.seed, self.optimizer = seed, optimizer
         self.checkpoint_pinned = pinned
+        self.seed_kwargs = dict(kwargs or {})
         return change
 
     def release(self) -> None:
         """Drop the seed module and its optimizer (after pruning)."""
         self.seed, self.optimizer, self.checkpoint_pinned = None, None, False
+        self.seed_kwargs = {}
+
+    def restore_state(
+        self,
+        stage: SeedStage,
+        blueprint: str | None,
+        seed: SeedModule | None,
+        optimizer: torch.optim.Optimizer | None,
+        *,
+        alpha: float,
+        ticks_in_stage: int,
+        seed_kwargs: Mapping[str, object],
+    ) -> None:
+        """Put a DORMANT slot straight into a recorded state (see ``restore_seeds``).
+
+        This bypasses :meth:`transition` on purpose: rebuilding a saved model is reconstruction,
+        not a lifecycle event, and a recorded stage may lie several transitions (and ticks)
+        away from DORMANT.
+        """
+        if self.stage is not SeedStage.DORMANT or self.seed is not None:
+            raise KasminaError(
+                f"slot {self.slot_id!r} is {self.stage}, not an empty DORMANT slot: "
+                "a recorded state can only be restored into a fresh slot"
+            )
+        self.stage, self.blueprint, self.seed, self.optimizer = stage, blueprint, seed, optimizer
+        self.alpha, self.ticks_in_stage = float(alpha), int(ticks_in_stage)
+        self.seed_kwargs = dict(seed_kwargs)
+        self.checkpoint_pinned = bool(self.seed_kwargs.get("checkpoint"))
 
     def tick(self) -> StageChange | None:
         """Advance the automatic part of the lifecycle by one tick."""

@@ -1,4 +1,4 @@
-"""The ``simic`` command line: ``simic demo`` and ``simic blueprints``.
+"""The ``simic`` command line: quickstart, train, evaluate, envs, blueprints, demo.
 
 Errors a user causes (a bad value, an unknown name, a bad option) are printed as one line,
 ``simic: error: <message>``, with exit status 2 and never a traceback; errors that are bugs
@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from kasmina import BlueprintRegistry, KasminaError, Topology
+from simic import cli_runs
 from simic.demo import DEVICE_TYPES, DemoConfig, run_demo
 
 USAGE_ERROR = 2
@@ -137,8 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="simic", description="simic: a controller that grows neural networks while they train."
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    _add_demo(subparsers)
+    cli_runs.add_quickstart(subparsers)
+    cli_runs.add_train(subparsers)
+    cli_runs.add_evaluate(subparsers)
+    cli_runs.add_envs(subparsers)
     _add_blueprints(subparsers)
+    _add_demo(subparsers)
     return parser
 
 

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +36,7 @@ from kasmina import (
     UnknownChoiceError,
     seeded_init,
 )
+from kasmina.threads import torch_threads
 
 __all__ = [
     "DemoConfig",
@@ -388,16 +388,6 @@ def evaluate(model: MorphogeneticModel, x: Tensor, y: Tensor) -> float:
     return correct / len(y)
 
 
-@contextmanager
-def _torch_threads(threads: int) -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 # ------------------------------------------------------------------------------------ the run
 class _GrowthRun:
     """One demo run in progress: the model, its data, and what has been recorded so far."""
@@ -604,5 +594,5 @@ def run_demo(config: DemoConfig | None = None, out: Printer = print) -> DemoRepo
     """
     config = config or DemoConfig()
     device = resolve_device(config.device)
-    with _torch_threads(config.threads):
+    with torch_threads(config.threads):
         return _run(config, device, out)

@@ -127,3 +127,10 @@ def test_list_leaves_out_blueprints_unbuildable_at_dim():
     names = {s.name for s in BlueprintRegistry.list("transformer", dim=30)}
     assert "attention" not in names  # 4 heads do not divide 30
     assert {"mlp", "lora", "norm"} <= names
+
+
+def test_unexpected_keyword_error_survives_being_rebuilt_from_its_message():
+    # gymnasium.make re-raises TypeErrors from an env constructor as type(e)(message).
+    original = UnexpectedKeywordError("GrowthEnv", ["budgte"], ["budget"])
+    rebuilt = type(original)(f"{original} was raised from the environment creator")
+    assert "did you mean 'budget'" in str(rebuilt) and isinstance(rebuilt, TypeError)

@@ -1,0 +1,338 @@
+"""Evaluating growth policies on held-out episodes: a table, results files and figures.
+
+Episodes use seeds ``seed .. seed + episodes - 1`` (training draws its episode seeds from
+[10**9, 2 * 10**9), see :mod:`simic.seeding`, so the two never meet). Every policy plays the same
+seeds, so comparisons are paired.
+
+``OUT/results.json`` (schema version 1)::
+
+    {"schema_version": 1, "env": ID, "env_kwargs": {...}, "task": NAME, "seeds": [...],
+     "policies": [{"policy": SPEC,
+                   "summary": {"return" | "test_accuracy" | "param_growth":
+                                   {"mean": x, "ci95": half-width, "n": n},
+                               "seeds_germinated" | "seeds_fossilized" | "seeds_pruned": mean},
+                   "episodes": [{"seed", "return", "test_accuracy", "param_growth", "params",
+                                 "seeds_germinated", "seeds_fossilized", "seeds_pruned",
+                                 "actions", "rewards", "val_accuracies", "events",
+                                 "model_file"}, ...]}, ...]}
+
+Any episode replays with :func:`episode_record` (``EpisodeRecord.validate()`` checks every
+reward). ``OUT/episodes.csv`` has one row per episode; ``OUT/validation_curves.png`` and
+``OUT/pareto.png`` are the figures; with ``save_model`` each episode's grown network is exported
+to ``OUT/models/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import multiprocessing
+import re
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import envs
+from envs.atomic import atomic_write_text
+from simic import figures
+from simic.envutil import SimicError, check_env_kwargs, make_env, resolve_env_id
+from simic.policies import POLICY_NAMES, make_policy, run_episode
+from simic.stats import MeanCI, mean_ci
+
+Printer = Callable[[str], None]
+SCHEMA_VERSION = 1
+CSV_COLUMNS = (
+    "policy",
+    "seed",
+    "return",
+    "test_accuracy",
+    "param_growth",
+    "params",
+    "seeds_germinated",
+    "seeds_fossilized",
+    "seeds_pruned",
+)
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """What ``simic evaluate`` runs.
+
+    Attributes:
+        env: Registered environment id.
+        env_kwargs: Its keyword arguments.
+        policies: Policy names (``heuristic``, ``random``, ``nogrow``, ``growall``) or paths
+            to models saved by ``simic train``.
+        episodes: Episodes per policy.
+        seed: First episode seed; episodes use ``seed .. seed + episodes - 1``.
+        n_envs: Worker processes (episodes run in parallel above 1).
+        out: Folder for results and figures (nothing is written if ``None``).
+        save_model: Export every episode's grown network to ``out/models``.
+        device: Torch device for PPO policies.
+    """
+
+    env: str = "simic/Grow-MNIST1D-v0"
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    policies: tuple[str, ...] = POLICY_NAMES
+    episodes: int = 10
+    seed: int = 1000
+    n_envs: int = 1
+    out: str | None = None
+    save_model: bool = False
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        resolve_env_id(self.env)
+        object.__setattr__(self, "policies", tuple(self.policies))
+        if not self.policies:
+            raise SimicError("evaluate needs at least one --policy")
+        if len(set(self.policies)) != len(self.policies):
+            raise SimicError(f"a policy is listed twice: {list(self.policies)}")
+        for name, low in (("episodes", 1), ("seed", 0), ("n_envs", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise SimicError(f"{name} must be an int >= {low}, got {value!r}")
+        if self.seed + self.episodes > 10**9:
+            raise SimicError(
+                "evaluation seeds must stay below 10**9 (training uses [10**9, 2*10**9))"
+            )
+        if self.save_model and self.out is None:
+            raise SimicError("--save-model needs --out")
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(range(self.seed, self.seed + self.episodes))
+
+
+@dataclass(frozen=True)
+class PolicySummary:
+    """Means and 95% confidence intervals of one policy's episodes."""
+
+    policy: str
+    returns: MeanCI
+    test_accuracy: MeanCI
+    param_growth: MeanCI
+    germinated: float
+    fossilized: float
+    pruned: float
+
+    def to_dict(self) -> dict[str, Any]:
+        def ci(m: MeanCI) -> dict[str, float]:
+            return {"mean": m.mean, "ci95": m.half_width, "n": m.n}
+
+        return {
+            "return": ci(self.returns),
+            "test_accuracy": ci(self.test_accuracy),
+            "param_growth": ci(self.param_growth),
+            "seeds_germinated": self.germinated,
+            "seeds_fossilized": self.fossilized,
+            "seeds_pruned": self.pruned,
+        }
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """Every episode of every policy, and their summaries."""
+
+    config: EvaluateConfig
+    task: str
+    episodes: dict[str, list[dict[str, Any]]]
+    summaries: dict[str, PolicySummary]
+    files: tuple[Path, ...] = ()
+
+
+# ----------------------------------------------------------------------------------- episodes
+_WORKER_CACHE: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "policy"
+
+
+def _play(
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    spec: str,
+    seed: int,
+    device: str,
+    model_dir: str | None,
+) -> dict[str, Any]:
+    """One episode of ``spec`` on ``seed`` (in a worker process or in-process)."""
+    key = (spec, json.dumps(env_kwargs, sort_keys=True))
+    if key not in _WORKER_CACHE:  # one env and policy per worker and policy, reused
+        env = make_env(env_id, env_kwargs)
+        _WORKER_CACHE[key] = (env, make_policy(spec, env.unwrapped, device=device))
+    env, policy = _WORKER_CACHE[key]
+    result = run_episode(env, policy, seed)
+    row = _episode_row(result)
+    if model_dir is not None:
+        from simic.export import export_grown_model
+
+        path = Path(model_dir) / f"{_slug(spec)}_seed{seed}.pt"
+        export_grown_model(env.unwrapped, path, metadata={"policy": spec, "seed": seed})
+        row["model_file"] = str(Path("models") / path.name)
+    return row
+
+
+def _episode_row(result: Any) -> dict[str, Any]:
+    return {
+        "seed": result.seed,
+        "return": result.return_,
+        "test_accuracy": result.test_accuracy,
+        "param_growth": result.param_growth,
+        "params": result.params,
+        "seeds_germinated": result.seeds_germinated,
+        "seeds_fossilized": result.seeds_fossilized,
+        "seeds_pruned": result.seeds_pruned,
+        "actions": list(result.actions),
+        "rewards": list(result.rewards),
+        "val_accuracies": list(result.val_accuracies),
+        "events": [list(e) for e in result.events],
+        "model_file": None,
+    }
+
+
+def _run_all(config: EvaluateConfig, out: Printer) -> dict[str, list[dict[str, Any]]]:
+    model_dir = str(Path(config.out) / "models") if config.save_model and config.out else None
+    jobs = [
+        (config.env, dict(config.env_kwargs), spec, seed, config.device, model_dir)
+        for spec in config.policies
+        for seed in config.seeds
+    ]
+    out(
+        f"evaluating {len(config.policies)} policies x {config.episodes} episodes "
+        f"(seeds {config.seeds[0]}..{config.seeds[-1]}) on {config.env}, "
+        f"{config.n_envs} worker(s)"
+    )
+    if config.n_envs == 1:
+        rows = [_play(*job) for job in jobs]
+    else:
+        context = multiprocessing.get_context(
+            "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        )
+        with ProcessPoolExecutor(config.n_envs, mp_context=context) as pool:
+            rows = list(pool.map(_play, *zip(*jobs, strict=True)))
+    results: dict[str, list[dict[str, Any]]] = {spec: [] for spec in config.policies}
+    for job, row in zip(jobs, rows, strict=True):
+        results[job[2]].append(row)
+    return results
+
+
+def summarize(policy: str, episodes: list[dict[str, Any]]) -> PolicySummary:
+    def mean(key: str) -> float:
+        return sum(ep[key] for ep in episodes) / len(episodes)
+
+    return PolicySummary(
+        policy,
+        mean_ci([ep["return"] for ep in episodes]),
+        mean_ci([ep["test_accuracy"] for ep in episodes]),
+        mean_ci([ep["param_growth"] for ep in episodes]),
+        mean("seeds_germinated"),
+        mean("seeds_fossilized"),
+        mean("seeds_pruned"),
+    )
+
+
+# ----------------------------------------------------------------------------------- outputs
+def format_table(summaries: Mapping[str, PolicySummary]) -> str:
+    """One row per policy: means ± 95% confidence half-widths."""
+    header = (
+        f"{'policy':<24} {'return':>17} {'test accuracy %':>17} {'param growth':>15} "
+        f"{'germ.':>6} {'foss.':>6} {'pruned':>6}"
+    )
+    lines = [header, "-" * len(header)]
+    for s in summaries.values():
+        name = s.policy if len(s.policy) <= 24 else "…" + s.policy[-23:]
+        lines.append(
+            f"{name:<24} {s.returns.format(1, 3):>17} "
+            f"{s.test_accuracy.format(100, 1):>17} {s.param_growth.format(1, 2):>15} "
+            f"{s.germinated:>6.1f} {s.fossilized:>6.1f} {s.pruned:>6.1f}"
+        )
+    return "\n".join(lines)
+
+
+def _results_json(report: EvaluationReport) -> str:
+    config = report.config
+    return json.dumps(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "env": config.env,
+            "env_kwargs": config.env_kwargs,
+            "task": report.task,
+            "seeds": config.seeds,
+            "policies": [
+                {
+                    "policy": p,
+                    "summary": report.summaries[p].to_dict(),
+                    "episodes": report.episodes[p],
+                }
+                for p in config.policies
+            ],
+        },
+        indent=1,
+    )
+
+
+def _episodes_csv(report: EvaluationReport) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for policy, episodes in report.episodes.items():
+        for ep in episodes:
+            writer.writerow([policy, *(ep[c] for c in CSV_COLUMNS[1:])])
+    return buffer.getvalue()
+
+
+def write_outputs(report: EvaluationReport, folder: Path) -> tuple[Path, ...]:
+    """results.json, episodes.csv and the figures, each written atomically."""
+    return (
+        atomic_write_text(folder / "results.json", _results_json(report)),
+        atomic_write_text(folder / "episodes.csv", _episodes_csv(report)),
+        figures.validation_curves(report.episodes, folder / "validation_curves.png"),
+        figures.pareto(report.episodes, folder / "pareto.png"),
+    )
+
+
+def episode_record(results_file: str | Path, policy: str, seed: int) -> envs.EpisodeRecord:
+    """The replayable record of one episode in a ``results.json``."""
+    data = json.loads(Path(results_file).read_text())
+    for entry in data["policies"]:
+        if entry["policy"] == policy:
+            for ep in entry["episodes"]:
+                if ep["seed"] == seed:
+                    return envs.EpisodeRecord(
+                        data["task"],
+                        data["env_kwargs"],
+                        seed,
+                        tuple(ep["actions"]),
+                        tuple(ep["rewards"]),
+                        data["env"],
+                    )
+    raise SimicError(f"{results_file} has no episode of policy {policy!r} with seed {seed}")
+
+
+# ----------------------------------------------------------------------------------- entry
+def _validate(config: EvaluateConfig) -> str:
+    """Check env kwargs and every policy before any episode runs or file is written."""
+    env = check_env_kwargs(config.env, config.env_kwargs)
+    for spec in config.policies:
+        make_policy(spec, env, device=config.device)
+    return env.task.name
+
+
+def evaluate(config: EvaluateConfig, out: Printer = print) -> EvaluationReport:
+    """Run every policy on the configured seeds, print the table, write the outputs."""
+    task = _validate(config)
+    episodes = _run_all(config, out)
+    summaries = {p: summarize(p, episodes[p]) for p in config.policies}
+    report = EvaluationReport(config, task, episodes, summaries)
+    out(format_table(summaries))
+    if config.out is not None:
+        files = write_outputs(report, Path(config.out))
+        report = dataclasses.replace(report, files=files)
+        out(f"wrote {', '.join(str(f) for f in files)}")
+    return report

@@ -1,0 +1,122 @@
+"""``simic evaluate``: the table, results.json, episodes.csv, figures, replay and export."""
+
+import csv
+import json
+
+import pytest
+
+from simic.cli import main
+from simic.evaluate import episode_record
+
+
+@pytest.fixture(scope="module")
+def evaluation(tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval")
+    argv = [
+        "evaluate",
+        "--env",
+        "simic/Grow-MNIST1D-v0",
+        "--policy",
+        "heuristic",
+        "--policy",
+        "random",
+        "--policy",
+        "nogrow",
+        "--policy",
+        "growall",
+        "--episodes",
+        "3",
+        "--seed",
+        "1000",
+        "--out",
+        str(out),
+    ]
+    return out, argv
+
+
+def test_acceptance_command_writes_table_results_csv_and_figures(evaluation, capsys):
+    out, argv = evaluation
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    for policy in ("heuristic", "random", "nogrow", "growall"):
+        assert policy in printed
+    assert "test accuracy %" in printed and "±" in printed
+    data = json.loads((out / "results.json").read_text())
+    assert data["schema_version"] == 1 and data["seeds"] == [1000, 1001, 1002]
+    assert [p["policy"] for p in data["policies"]] == ["heuristic", "random", "nogrow", "growall"]
+    for entry in data["policies"]:
+        assert set(entry["summary"]["test_accuracy"]) == {"mean", "ci95", "n"}
+        assert [e["seed"] for e in entry["episodes"]] == [1000, 1001, 1002]
+    with (out / "episodes.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 12
+    assert {"policy", "seed", "return", "test_accuracy", "param_growth"} <= set(rows[0])
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == ["pareto.png", "validation_curves.png"]
+    assert all((out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
+def test_every_episode_in_results_replays(evaluation):
+    out, _ = evaluation
+    record = episode_record(out / "results.json", "growall", 1001)
+    report = record.validate()
+    assert report.ok, str(report)
+
+
+def test_nogrow_never_grows_and_growall_does(evaluation):
+    out, _ = evaluation
+    data = {p["policy"]: p for p in json.loads((out / "results.json").read_text())["policies"]}
+    assert data["nogrow"]["summary"]["param_growth"]["mean"] == 0
+    assert data["growall"]["summary"]["param_growth"]["mean"] > 0
+
+
+def test_parallel_workers_give_the_same_numbers(tmp_path, capsys):
+    base = ["evaluate", "--policy", "random", "--episodes", "2", "--env-kwargs", "budget=4"]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 0
+    assert main([*base, "--n-envs", "2", "--out", str(tmp_path / "b")]) == 0
+    a = json.loads((tmp_path / "a" / "results.json").read_text())
+    b = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert a["policies"] == b["policies"]
+
+
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (["--policy", "heuristc"], "did you mean 'heuristic'"),
+        (["--policy", "missing/model.zip"], "missing/model.zip"),
+        (["--env", "simic/Grow-Digit-v0"], "did you mean 'simic/Grow-Digits-v0'"),
+        (["--episodes", "0"], "episodes must be an int >= 1"),
+        (["--save-model"], "--save-model needs --out"),
+    ],
+)
+def test_bad_input_is_one_line(capsys, argv, expected):
+    assert main(["evaluate", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("simic: error:") and expected in err and "\n" not in err
+
+
+def test_saved_models_reload_and_reproduce_their_test_accuracy(tmp_path, capsys):
+    from simic.export import evaluate_grown_model, load_grown_model
+
+    out = tmp_path / "eval"
+    assert (
+        main(
+            [
+                "evaluate",
+                "--policy",
+                "growall",
+                "--episodes",
+                "2",
+                "--out",
+                str(out),
+                "--env-kwargs",
+                "budget=8",
+                "--save-model",
+            ]
+        )
+        == 0
+    )
+    data = json.loads((out / "results.json").read_text())
+    for episode in data["policies"][0]["episodes"]:
+        grown = load_grown_model(out / episode["model_file"])
+        assert evaluate_grown_model(grown) == episode["test_accuracy"]
