@@ -35,7 +35,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
-from envs.atomic import atomic_write_text
+from envs.atomic import atomic_write_text, default_file_mode
 from kasmina.errors import UnexpectedKeywordError
 from simic.envutil import SimicError, check_env_kwargs, make_env, resolve_env_id
 from simic.seeding import SeedCycle, TrainingSeeds
@@ -193,6 +193,7 @@ def atomic_save_model(model: MaskablePPO, path: Path) -> Path:
     """``model.save`` to a temporary zip next to ``path``, then rename over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".zip", dir=path.parent)
+    os.fchmod(fd, default_file_mode())
     os.close(fd)
     try:
         model.save(tmp)

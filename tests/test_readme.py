@@ -20,7 +20,7 @@ def test_readme_example_runs_and_leaves_global_rng_alone(capsys):
 
 def test_readme_quick_start_has_the_two_commands_ci_uses():
     text = README.read_text()
-    assert "make demo" in text and "make test" in text
+    assert "make quickstart" in text and "make test" in text
     ci = (README.parent / ".ci" / "run").read_text()
     assert "make test" in ci
 

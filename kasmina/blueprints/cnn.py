@@ -94,86 +94,89 @@ class SqueezeExciteSeed(SeedModule):
         return x * gate.view(*gate.shape, *([1] * self.spatial_dims))
 
 
+class _ConvBodySeed(SeedModule):
+    """A checkpoint-capable CNN seed whose residual is ``self.body(x)`` (built by subclasses)."""
+
+    def __init__(self, spatial_dims: int, body: list[nn.Module], checkpoint: bool) -> None:
+        super().__init__(checkpoint=checkpoint, checkpointable=True)
+        self.spatial_dims = spatial_dims
+        self.body = nn.Sequential(*body)
+
+    def residual(self, x: Tensor) -> Tensor:
+        _check_map(self, x, self.spatial_dims)
+        return self.body(x)
+
+
 @BlueprintRegistry.register("cnn", "depthwise")
-class DepthwiseSeed(SeedModule):
+class DepthwiseSeed(_ConvBodySeed):
     """Depthwise 3-wide conv, GroupNorm, GELU, then a zero-initialised pointwise conv."""
 
     def __init__(
         self, dim: int, *, spatial_dims: int = 2, kernel: int = 3, checkpoint: bool = False
     ) -> None:
-        super().__init__(checkpoint=checkpoint, checkpointable=True)
-        self.spatial_dims = spatial_dims
-        self.body = nn.Sequential(
-            conv(spatial_dims, dim, dim, kernel, groups=dim),
-            group_norm(dim),
-            nn.GELU(),
-            conv(spatial_dims, dim, dim, 1, zero=True),
+        super().__init__(
+            spatial_dims,
+            [
+                conv(spatial_dims, dim, dim, kernel, groups=dim),
+                group_norm(dim),
+                nn.GELU(),
+                conv(spatial_dims, dim, dim, 1, zero=True),
+            ],
+            checkpoint,
         )
-
-    def residual(self, x: Tensor) -> Tensor:
-        _check_map(self, x, self.spatial_dims)
-        return self.body(x)
 
 
 @BlueprintRegistry.register("cnn", "bottleneck")
-class BottleneckSeed(SeedModule):
+class BottleneckSeed(_ConvBodySeed):
     """ResNet bottleneck: 1x1 down by ``reduction``, 3x3, 1x1 up (zero-init), GroupNorm + GELU."""
 
     def __init__(
         self, dim: int, *, spatial_dims: int = 2, reduction: int = 4, checkpoint: bool = False
     ) -> None:
-        super().__init__(checkpoint=checkpoint, checkpointable=True)
-        self.spatial_dims = spatial_dims
         mid = max(dim // reduction, 4)
-        self.body = nn.Sequential(
-            conv(spatial_dims, dim, mid, 1),
-            group_norm(mid),
-            nn.GELU(),
-            conv(spatial_dims, mid, mid, 3),
-            group_norm(mid),
-            nn.GELU(),
-            conv(spatial_dims, mid, dim, 1, zero=True),
+        super().__init__(
+            spatial_dims,
+            [
+                conv(spatial_dims, dim, mid, 1),
+                group_norm(mid),
+                nn.GELU(),
+                conv(spatial_dims, mid, mid, 3),
+                group_norm(mid),
+                nn.GELU(),
+                conv(spatial_dims, mid, dim, 1, zero=True),
+            ],
+            checkpoint,
         )
-
-    def residual(self, x: Tensor) -> Tensor:
-        _check_map(self, x, self.spatial_dims)
-        return self.body(x)
 
 
 @BlueprintRegistry.register("cnn", "conv_light")
-class ConvLightSeed(SeedModule):
+class ConvLightSeed(_ConvBodySeed):
     """Pre-activation GroupNorm, GELU and one zero-initialised full 3-wide conv."""
 
     def __init__(
         self, dim: int, *, spatial_dims: int = 2, kernel: int = 3, checkpoint: bool = False
     ) -> None:
-        super().__init__(checkpoint=checkpoint, checkpointable=True)
-        self.spatial_dims = spatial_dims
-        self.body = nn.Sequential(
-            group_norm(dim), nn.GELU(), conv(spatial_dims, dim, dim, kernel, zero=True)
+        super().__init__(
+            spatial_dims,
+            [group_norm(dim), nn.GELU(), conv(spatial_dims, dim, dim, kernel, zero=True)],
+            checkpoint,
         )
-
-    def residual(self, x: Tensor) -> Tensor:
-        _check_map(self, x, self.spatial_dims)
-        return self.body(x)
 
 
 @BlueprintRegistry.register("cnn", "conv_heavy")
-class ConvHeavySeed(SeedModule):
+class ConvHeavySeed(_ConvBodySeed):
     """Two full 3-wide convs with GroupNorm and GELU (a ResNet basic block), last one zero-init."""
 
     def __init__(
         self, dim: int, *, spatial_dims: int = 2, kernel: int = 3, checkpoint: bool = False
     ) -> None:
-        super().__init__(checkpoint=checkpoint, checkpointable=True)
-        self.spatial_dims = spatial_dims
-        self.body = nn.Sequential(
-            conv(spatial_dims, dim, dim, kernel),
-            group_norm(dim),
-            nn.GELU(),
-            conv(spatial_dims, dim, dim, kernel, zero=True),
+        super().__init__(
+            spatial_dims,
+            [
+                conv(spatial_dims, dim, dim, kernel),
+                group_norm(dim),
+                nn.GELU(),
+                conv(spatial_dims, dim, dim, kernel, zero=True),
+            ],
+            checkpoint,
         )
-
-    def residual(self, x: Tensor) -> Tensor:
-        _check_map(self, x, self.spatial_dims)
-        return self.body(x)

@@ -61,3 +61,14 @@ def test_digits_splits_are_fixed_and_disjoint():
 def test_unknown_dataset_suggests():
     with pytest.raises(envs.ConfigError.__mro__[1], match="did you mean 'digits'"):
         env_data.load_task_data("digit")
+
+
+def test_atomic_writes_get_ordinary_file_permissions(tmp_path):
+    import os
+
+    from envs.atomic import atomic_write_text, default_file_mode
+
+    path = atomic_write_text(tmp_path / "sub" / "x.json", "{}")
+    assert path.read_text() == "{}"
+    assert os.stat(path).st_mode & 0o777 == default_file_mode()
+    assert [p.name for p in path.parent.iterdir()] == ["x.json"]
