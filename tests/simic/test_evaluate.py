@@ -120,3 +120,30 @@ def test_saved_models_reload_and_reproduce_their_test_accuracy(tmp_path, capsys)
     for episode in data["policies"][0]["episodes"]:
         grown = load_grown_model(out / episode["model_file"])
         assert evaluate_grown_model(grown) == episode["test_accuracy"]
+
+
+def test_heuristic_beats_nogrow_over_ten_held_out_seeds():
+    """Acceptance: over 10 seeds on the default env, heuristic > nogrow on mean test accuracy."""
+    from simic.evaluate import EvaluateConfig, evaluate
+
+    report = evaluate(
+        EvaluateConfig(policies=("heuristic", "nogrow"), episodes=10, seed=1000),
+        out=lambda line: None,
+    )
+    heuristic = report.summaries["heuristic"].test_accuracy
+    nogrow = report.summaries["nogrow"].test_accuracy
+    assert heuristic.n == nogrow.n == 10
+    assert heuristic.mean > nogrow.mean, (heuristic, nogrow)
+
+
+def test_envs_command_lists_every_id(capsys):
+    assert main(["envs"]) == 0
+    out = capsys.readouterr().out
+    for env_id in (
+        "simic/Grow-MNIST1D-v0",
+        "simic/Grow-MNIST1D-Transformer-v0",
+        "simic/Grow-Digits-v0",
+        "simic/Grow-CIFAR10-v0",
+    ):
+        assert env_id in out
+    assert "626" in out and "block1(16)" in out
