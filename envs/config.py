@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -14,6 +13,7 @@ from envs.tasks import TaskSpec, get_task
 from kasmina import AlphaSchedule, BlueprintRegistry, LifecycleConfig, OptimizerSpec
 from kasmina.errors import KasminaError, UnexpectedKeywordError, UnknownChoiceError
 from kasmina.memory import PressureProbe
+from kasmina.validation import require_int, require_number
 
 _POSITIVE_INTS = (
     "budget",
@@ -165,15 +165,11 @@ class GrowthEnvConfig:
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"GrowthEnv {name} must be an int >= {minimum}, got {value!r}")
+    require_int(f"GrowthEnv {name}", value, minimum, ConfigError)
 
 
 def _check_number(name: str, value: object, allow_zero: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):  # type: ignore[operator]
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"GrowthEnv {name} must be a finite number {bound}, got {value!r}")
+    require_number(f"GrowthEnv {name}", value, low=0.0, low_open=not allow_zero, error=ConfigError)
 
 
 def _as_names(name: str, value: object) -> tuple[str, ...]:

@@ -6,7 +6,8 @@ import math
 from dataclasses import dataclass
 from enum import Enum
 
-from kasmina.errors import KasminaError, UnknownChoiceError
+from kasmina.errors import UnknownChoiceError
+from kasmina.validation import require_int
 
 
 class SeedStage(Enum):
@@ -91,9 +92,7 @@ class LifecycleConfig:
 
     def __post_init__(self) -> None:
         for name in ("training_ticks", "blending_ticks", "embargo_ticks"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise KasminaError(f"LifecycleConfig.{name} must be an int >= 1, got {value!r}")
+            require_int(f"LifecycleConfig.{name}", getattr(self, name), 1)
         if not isinstance(self.schedule, AlphaSchedule):
             try:
                 object.__setattr__(self, "schedule", AlphaSchedule(self.schedule))

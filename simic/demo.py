@@ -37,6 +37,7 @@ from kasmina import (
     seeded_init,
 )
 from kasmina.threads import torch_threads
+from kasmina.validation import require_int, require_number
 
 __all__ = [
     "DemoConfig",
@@ -74,14 +75,11 @@ class DemoConfigError(KasminaError, ValueError):
 
 # ------------------------------------------------------------------------------------ config
 def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise DemoConfigError(f"DemoConfig.{name} must be an int >= {minimum}, got {value!r}")
+    require_int(f"DemoConfig.{name}", value, minimum, DemoConfigError)
 
 
 def _check_lr(name: str, value: object) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not (ok and math.isfinite(value) and value > 0):  # type: ignore[arg-type]
-        raise DemoConfigError(f"DemoConfig.{name} must be a finite number > 0, got {value!r}")
+    require_number(f"DemoConfig.{name}", value, low=0.0, low_open=True, error=DemoConfigError)
 
 
 def parse_device(value: object) -> torch.device:

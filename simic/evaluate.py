@@ -38,6 +38,7 @@ from typing import Any
 
 import envs
 from envs.atomic import atomic_write_text
+from kasmina.validation import require_int
 from simic import figures
 from simic.envutil import SimicError, check_env_kwargs, make_env, resolve_env_id
 from simic.policies import POLICY_NAMES, make_policy, run_episode
@@ -93,9 +94,7 @@ class EvaluateConfig:
         if len(set(self.policies)) != len(self.policies):
             raise SimicError(f"a policy is listed twice: {list(self.policies)}")
         for name, low in (("episodes", 1), ("seed", 0), ("n_envs", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise SimicError(f"{name} must be an int >= {low}, got {value!r}")
+            require_int(name, getattr(self, name), low, SimicError)
         if self.seed + self.episodes > 10**9:
             raise SimicError(
                 "evaluation seeds must stay below 10**9 (training uses [10**9, 2*10**9))"

@@ -42,6 +42,7 @@ from envs.actions import ActionKind, GrowthAction
 from envs.observation import UNKNOWN
 from kasmina import BlueprintRegistry, KasminaError, SeedStage, UnknownChoiceError, seeded_init
 from kasmina.errors import UnexpectedKeywordError
+from kasmina.validation import require_int
 
 POLICY_NAMES = ("heuristic", "random", "nogrow", "growall")
 """The built-in policies :func:`make_policy` knows by name."""
@@ -375,9 +376,7 @@ class HeuristicConfig:
         for name in ("plateau", "fossilize_above", "prune_at_or_below", "early_prune_below"):
             _check_range(name, getattr(self, name), -1.0, 1.0)
         for name in ("base_seeds", "max_growing"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise PolicyError(f"heuristic {name} must be an int >= 0, got {value!r}")
+            require_int(f"heuristic {name}", getattr(self, name), 0, PolicyError)
         if not _is_number(self.max_seed_ratio) or self.max_seed_ratio <= 0:
             raise PolicyError(f"heuristic max_seed_ratio must be > 0, got {self.max_seed_ratio!r}")
         if self.prune_at_or_below >= self.fossilize_above:

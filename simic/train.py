@@ -37,21 +37,13 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from envs.atomic import atomic_write_text, default_file_mode
 from kasmina.errors import UnexpectedKeywordError
+from kasmina.validation import is_int, require_int, require_number
 from simic.envutil import SimicError, check_env_kwargs, make_env, resolve_env_id
 from simic.seeding import SeedCycle, TrainingSeeds
 
 Printer = Callable[[str], None]
 CONFIG_FILE, MODEL_FILE, BEST_FILE = "config.json", "model.zip", "best_model.zip"
 CHECKPOINT_FILE, EVALUATIONS_FILE = "checkpoints/latest.zip", "evaluations.json"
-
-
-def _check(name: str, ok: bool, value: object, want: str) -> None:
-    if not ok:
-        raise SimicError(f"{name} must be {want}, got {value!r}")
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -77,28 +69,29 @@ class PPOConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "net_arch", tuple(self.net_arch))
         for name in ("n_steps", "batch_size", "n_epochs"):
-            value = getattr(self, name)
-            _check(f"ppo.{name}", _is_int(value) and value >= 1, value, "an int >= 1")
-        for name in ("learning_rate", "clip_range", "max_grad_norm"):
-            value = getattr(self, name)
-            _check(f"ppo.{name}", isinstance(value, int | float) and value > 0, value, "> 0")
-        for name in ("gamma", "gae_lambda"):
-            value = getattr(self, name)
-            _check(
+            require_int(f"ppo.{name}", getattr(self, name), 1, SimicError)
+        bounds = {
+            "learning_rate": (0.0, None, True),
+            "clip_range": (0.0, None, True),
+            "max_grad_norm": (0.0, None, True),
+            "gamma": (0.0, 1.0, False),
+            "gae_lambda": (0.0, 1.0, False),
+            "ent_coef": (0.0, None, False),
+            "vf_coef": (0.0, None, False),
+        }
+        for name, (low, high, low_open) in bounds.items():
+            require_number(
                 f"ppo.{name}",
-                isinstance(value, int | float) and 0 <= value <= 1,
-                value,
-                "in [0, 1]",
+                getattr(self, name),
+                low=low,
+                high=high,
+                low_open=low_open,
+                error=SimicError,
             )
-        for name in ("ent_coef", "vf_coef"):
-            value = getattr(self, name)
-            _check(f"ppo.{name}", isinstance(value, int | float) and value >= 0, value, ">= 0")
-        _check(
-            "ppo.net_arch",
-            all(_is_int(u) and u >= 1 for u in self.net_arch),
-            list(self.net_arch),
-            "a list of positive layer widths",
-        )
+        if not all(is_int(u) and u >= 1 for u in self.net_arch):
+            raise SimicError(
+                f"ppo.net_arch must be a list of positive layer widths, got {list(self.net_arch)}"
+            )
 
     def model_kwargs(self) -> dict[str, Any]:
         kwargs = dataclasses.asdict(self)
@@ -143,7 +136,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         resolve_env_id(self.env)
-        _check("env_kwargs", isinstance(self.env_kwargs, Mapping), self.env_kwargs, "a mapping")
+        if not isinstance(self.env_kwargs, Mapping):
+            raise SimicError(f"env_kwargs must be a mapping, got {self.env_kwargs!r}")
         for name, low in (
             ("timesteps", 1),
             ("n_envs", 1),
@@ -153,8 +147,7 @@ class TrainConfig:
             ("eval_episodes", 1),
             ("eval_seed", 0),
         ):
-            value = getattr(self, name)
-            _check(name, _is_int(value) and value >= low, value, f"an int >= {low}")
+            require_int(name, getattr(self, name), low, SimicError)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -1,0 +1,52 @@
+"""Validating configuration values: one wording for every layer's "must be ..." errors."""
+
+from __future__ import annotations
+
+import math
+
+from kasmina.errors import KasminaError
+
+
+def is_int(value: object) -> bool:
+    """A real int (``True`` is not a count)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: object) -> bool:
+    """A finite int or float (not a bool)."""
+    return (is_int(value) or isinstance(value, float)) and math.isfinite(value)  # type: ignore[arg-type]
+
+
+def require_int(
+    name: str, value: object, minimum: int, error: type[KasminaError] = KasminaError
+) -> int:
+    """``value`` if it is an int >= ``minimum``, else ``error("<name> must be ...")``."""
+    if not is_int(value) or value < minimum:  # type: ignore[operator]
+        raise error(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def require_number(
+    name: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    error: type[KasminaError] = KasminaError,
+) -> float:
+    """``value`` if it is a finite number in the range, else ``error`` naming the range.
+
+    ``low_open`` makes the lower bound exclusive (``> low`` rather than ``>= low``).
+    """
+    below = low is not None and (value <= low if low_open else value < low)  # type: ignore[operator]
+    above = high is not None and value > high  # type: ignore[operator]
+    if not is_number(value) or below or above:
+        parts = []
+        if low is not None:
+            parts.append(f"{'>' if low_open else '>='} {low:g}")
+        if high is not None:
+            parts.append(f"<= {high:g}")
+        bound = f" {' and '.join(parts)}" if parts else ""
+        raise error(f"{name} must be a finite number{bound}, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
