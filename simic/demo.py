@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from envs.data import Split
+from envs.evaluation import evaluate_split
 from kasmina import (
     BlueprintRegistry,
     CheckpointEvent,
@@ -374,16 +376,9 @@ def build_model(config: DemoConfig, device: torch.device) -> MorphogeneticModel:
     )
 
 
-@torch.no_grad()
 def evaluate(model: MorphogeneticModel, x: Tensor, y: Tensor) -> float:
-    """Accuracy of ``model`` on (x, y), in eval mode (BatchNorm uses its running statistics)."""
-    was_training = model.training
-    model.eval()
-    try:
-        correct = int((model(x).argmax(dim=1) == y).sum())
-    finally:
-        model.train(was_training)
-    return correct / len(y)
+    """Accuracy of ``model`` on (x, y) in one eval-mode pass (running statistics untouched)."""
+    return evaluate_split(model, Split(x, y), chunk_size=len(y))[1]
 
 
 # ------------------------------------------------------------------------------------ the run

@@ -42,7 +42,7 @@ from envs.actions import ActionKind, GrowthAction
 from envs.observation import UNKNOWN
 from kasmina import BlueprintRegistry, KasminaError, SeedStage, UnknownChoiceError, seeded_init
 from kasmina.errors import UnexpectedKeywordError
-from kasmina.validation import require_int
+from kasmina.validation import require_int, require_number
 
 POLICY_NAMES = ("heuristic", "random", "nogrow", "growall")
 """The built-in policies :func:`make_policy` knows by name."""
@@ -372,13 +372,22 @@ class HeuristicConfig:
 
     def __post_init__(self) -> None:
         for name in ("warmup", "grow_until", "failure_memory", "holding_patience"):
-            _check_range(name, getattr(self, name), 0.0, 1.0)
+            require_number(
+                f"heuristic {name}", getattr(self, name), low=0.0, high=1.0, error=PolicyError
+            )
         for name in ("plateau", "fossilize_above", "prune_at_or_below", "early_prune_below"):
-            _check_range(name, getattr(self, name), -1.0, 1.0)
+            require_number(
+                f"heuristic {name}", getattr(self, name), low=-1.0, high=1.0, error=PolicyError
+            )
         for name in ("base_seeds", "max_growing"):
             require_int(f"heuristic {name}", getattr(self, name), 0, PolicyError)
-        if not _is_number(self.max_seed_ratio) or self.max_seed_ratio <= 0:
-            raise PolicyError(f"heuristic max_seed_ratio must be > 0, got {self.max_seed_ratio!r}")
+        require_number(
+            "heuristic max_seed_ratio",
+            self.max_seed_ratio,
+            low=0.0,
+            low_open=True,
+            error=PolicyError,
+        )
         if self.prune_at_or_below >= self.fossilize_above:
             raise PolicyError(
                 "heuristic prune_at_or_below must be below fossilize_above, got "
@@ -401,15 +410,6 @@ class HeuristicConfig:
         if unknown:
             raise UnexpectedKeywordError("HeuristicPolicy", unknown, names)
         return cls(**kwargs)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _check_range(name: str, value: object, low: float, high: float) -> None:
-    if not _is_number(value) or not low <= value <= high:  # type: ignore[operator]
-        raise PolicyError(f"heuristic {name} must be a number in [{low}, {high}], got {value!r}")
 
 
 def _slot_order(value: SlotOrder | str) -> SlotOrder:

@@ -2,7 +2,6 @@
 
 import itertools
 
-import numpy as np
 import pytest
 
 import envs
@@ -121,4 +120,5 @@ def test_step_before_reset_and_after_end_raise():
     assert env.step(0)[2]
     with pytest.raises(envs.ConfigError.__mro__[1], match="reset"):
         env.step(0)
-    assert np.array_equal(env.action_masks(), env.action_masks())
+    mask = env.action_masks()  # a finished episode still reports a usable mask
+    assert mask[0] and mask.shape == (env.action_space.n,)

@@ -42,7 +42,9 @@ def test_terminal_mode_pays_the_same_total_at_the_end():
     _, r_term, infos = _episode(terminal, 9, actions)
     assert r_term[:-1] == [0.0] * 4
     assert r_term[-1] == pytest.approx(sum(r_dense), abs=1e-12)
-    assert infos[-1]["reward_terms"].deferred < 0 or sum(r_dense[:-1]) <= 0
+    # Each earlier step holds back exactly its dense reward; the last step pays it all out.
+    assert [i["reward_terms"].deferred for i in infos[:-1]] == pytest.approx(r_dense[:-1])
+    assert infos[-1]["reward_terms"].deferred == pytest.approx(-sum(r_dense[:-1]), abs=1e-12)
 
 
 def test_callable_reward_gets_the_context():
