@@ -67,7 +67,12 @@ def test_env_limits_torch_threads_while_it_works_and_restores_them():
         "mnist1d", **FAST, memory_probe=lambda device: seen.append(torch.get_num_threads()) or 0.0
     )
     before = torch.get_num_threads()
-    env.reset(seed=0)
-    env.step(0)
-    assert set(seen) == {1}
-    assert torch.get_num_threads() == before
+    # The test session runs on one thread (root conftest); 2 makes the env's own setting show.
+    torch.set_num_threads(2)
+    try:
+        env.reset(seed=0)
+        env.step(0)
+        assert set(seen) == {1}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
