@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from envs.reward import RewardConfig, RewardFn, RewardMode
@@ -112,10 +114,21 @@ class GrowthEnvConfig:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, _as_names(name, value))
+        for name in ("strict", "record_timing"):
+            object.__setattr__(self, name, _as_bool(name, getattr(self, name)))
         self.optimizer_spec(self.host_lr)  # validates the optimizer name
-        LifecycleConfig(schedule=self.alpha_schedule)  # validates the schedule
+        schedules = [s.value for s in AlphaSchedule]
+        if not isinstance(self.alpha_schedule, str) or self.alpha_schedule not in schedules:
+            raise UnknownChoiceError("alpha_schedule", self.alpha_schedule, schedules)
         self.reward_config()
         _check_device(self.device)
+        if self.data_dir is not None:
+            object.__setattr__(self, "data_dir", _as_folder("data_dir", self.data_dir))
+        if self.memory_probe is not None and not callable(self.memory_probe):
+            raise ConfigError(
+                "GrowthEnv memory_probe must be a callable f(torch.device) -> float | None "
+                f"or None, got {self.memory_probe!r}"
+            )
 
     @classmethod
     def from_kwargs(cls, task: TaskSpec | str, kwargs: Mapping[str, object]) -> GrowthEnvConfig:
@@ -173,14 +186,36 @@ def _check_number(name: str, value: object, allow_zero: bool = False) -> None:
 
 
 def _as_names(name: str, value: object) -> tuple[str, ...]:
-    if isinstance(value, str) or not all(isinstance(v, str) for v in value):  # type: ignore[attr-defined]
-        raise ConfigError(f"GrowthEnv {name} must be a list of names, got {value!r}")
-    names = tuple(value)  # type: ignore[arg-type]
+    # A list or tuple only: a str would be read letter by letter, a set has no fixed order (and
+    # the order of slots and blueprints is the layout of the action space).
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"GrowthEnv {name} must be a list of names or None, got {value!r}")
+    names = tuple(value)
     if not names or len(set(names)) != len(names):
         raise ConfigError(
             f"GrowthEnv {name} must be a non-empty list without repeats, got {list(names)}"
         )
     return names
+
+
+def _as_bool(name: str, value: object) -> bool:
+    # 1, "yes" or None are refused rather than read as truthy: a flag set by accident is a bug.
+    # numpy's bool is accepted (configs built from arrays carry it) and stored as a bool.
+    if not isinstance(value, bool | np.bool_):
+        raise ConfigError(f"GrowthEnv {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _as_folder(name: str, value: object) -> str:
+    # A str, so that the per-process data memo (keyed on it) finds Path("d") and "d" alike. An
+    # empty path would silently mean the current folder (or, for the cache, the default one).
+    if isinstance(value, str | os.PathLike):
+        folder = os.fspath(value)
+        if isinstance(folder, str) and folder:
+            return folder
+    raise ConfigError(
+        f"GrowthEnv {name} must be a folder path (str or os.PathLike) or None, got {value!r}"
+    )
 
 
 def _check_device(device: str) -> None:

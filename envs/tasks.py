@@ -77,6 +77,6 @@ TASKS: dict[str, TaskSpec] = {
 
 def get_task(name: str) -> TaskSpec:
     """The task called ``name``; an unknown name raises with the closest valid one."""
-    if name not in TASKS:
+    if not isinstance(name, str) or name not in TASKS:  # a list would be unhashable
         raise UnknownChoiceError("task", name, TASKS)
     return TASKS[name]

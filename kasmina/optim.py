@@ -34,7 +34,7 @@ class OptimizerSpec:
     momentum: float = 0.9
 
     def __post_init__(self) -> None:
-        if self.name not in _OPTIMIZERS:
+        if not isinstance(self.name, str) or self.name not in _OPTIMIZERS:  # [..] is unhashable
             raise UnknownChoiceError("optimizer", self.name, _OPTIMIZERS)
         if not self.lr > 0:
             raise KasminaError(f"optimizer lr must be > 0, got {self.lr!r}")

@@ -39,9 +39,11 @@ def require_number(
 
     ``low_open`` makes the lower bound exclusive (``> low`` rather than ``>= low``).
     """
-    below = low is not None and (value <= low if low_open else value < low)  # type: ignore[operator]
-    above = high is not None and value > high  # type: ignore[operator]
-    if not is_number(value) or below or above:
+    # The type first: comparing a str or None with the bounds would raise a bare TypeError.
+    number = is_number(value)
+    below = number and low is not None and (value <= low if low_open else value < low)  # type: ignore[operator]
+    above = number and high is not None and value > high  # type: ignore[operator]
+    if not number or below or above:
         parts = []
         if low is not None:
             parts.append(f"{'>' if low_open else '>='} {low:g}")
