@@ -13,7 +13,7 @@ be installed beside the unrelated PyPI package that is also called ``envs``.
 
 from envs.actions import ActionCodec, ActionKind, GrowthAction, InvalidActionError
 from envs.config import ConfigError, GrowthEnvConfig
-from envs.data import DataUnavailableError
+from envs.data import DataCorruptError, DataUnavailableError
 from envs.growth_env import GrowthEnv
 from envs.observation import UNKNOWN, ObservationLayout
 from envs.recording import EpisodeRecord, RecordEpisode, ReplayReport
@@ -32,6 +32,7 @@ __all__ = [
     "ActionCodec",
     "ActionKind",
     "ConfigError",
+    "DataCorruptError",
     "DataUnavailableError",
     "DictMaskObservation",
     "EpisodeRecord",

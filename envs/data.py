@@ -18,6 +18,9 @@ import io
 import os
 import pickle
 import random
+import warnings
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +39,10 @@ MNIST1D_CACHE_VERSION = 1
 
 class DataUnavailableError(KasminaError, FileNotFoundError):
     """A task's data is not on this machine; the message says how to get it."""
+
+
+class DataCorruptError(KasminaError, ValueError):
+    """A data file that is there but cannot be read as what it should be; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -115,13 +122,41 @@ def _split(x: np.ndarray, y: np.ndarray) -> Split:
     )
 
 
-def load_mnist1d(data_dir: str | None = None) -> TaskData:
-    """MNIST-1D as (N, 1, 40) sequences; generated once, then read from the cache."""
-    path = Path(data_dir or cache_dir()) / f"mnist1d-v{MNIST1D_CACHE_VERSION}.npz"
-    if path.exists():
+MNIST1D_SHAPES = {"x": (4000, 40), "y": (4000,), "x_test": (1000, 40), "y_test": (1000,)}
+"""The arrays of the MNIST-1D cache file and their shapes (train + validation, then test)."""
+
+
+def _read_mnist1d_cache(path: Path) -> dict[str, np.ndarray]:
+    """The cached arrays; :class:`DataCorruptError` if the file is not a complete cache."""
+    try:
         with np.load(path) as cached:
-            arrays = {k: cached[k] for k in cached.files}
-    else:
+            arrays = {k: cached[k] for k in MNIST1D_SHAPES}
+    # Truncated or garbage bytes fail in many ways: not a zip (BadZipFile), a zip member cut
+    # short (EOFError, zlib.error), not .npz at all (ValueError: "pickled data"), a key missing.
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DataCorruptError(f"{type(exc).__name__}: {exc}") from None
+    shapes = {k: a.shape for k, a in arrays.items()}
+    if shapes != MNIST1D_SHAPES:
+        raise DataCorruptError(f"array shapes {shapes}, expected {MNIST1D_SHAPES}")
+    return arrays
+
+
+def load_mnist1d(data_dir: str | None = None) -> TaskData:
+    """MNIST-1D as (N, 1, 40) sequences; generated once, then read from the cache.
+
+    A cache file that cannot be read (a disk error, a copy cut short) is regenerated, with a
+    warning: it holds nothing that generating again does not give back exactly.
+    """
+    path = Path(data_dir or cache_dir()) / f"mnist1d-v{MNIST1D_CACHE_VERSION}.npz"
+    arrays = None
+    if path.exists():
+        try:
+            arrays = _read_mnist1d_cache(path)
+        except DataCorruptError as exc:
+            warnings.warn(
+                f"MNIST-1D cache {path} is unreadable ({exc}); regenerating it", stacklevel=2
+            )
+    if arrays is None:
         arrays = _generate_mnist1d()
         atomic_save_npz(path, **arrays)
     x, y = arrays["x"][:, None, :], arrays["y"]
@@ -164,10 +199,29 @@ CIFAR_HOWTO = (
 
 
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with path.open("rb") as handle:
-        batch = pickle.load(handle, encoding="latin1")
-    x = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-    return x, np.asarray(batch["labels"], dtype=np.int64)
+    """One batch file of the python version: a pickled dict of uint8 ``data``, int ``labels``."""
+
+    def corrupt(why: str) -> DataCorruptError:
+        return DataCorruptError(
+            f"CIFAR-10 file {path} is not a CIFAR-10 python batch ({why}); replace it. "
+            + CIFAR_HOWTO
+        )
+
+    try:
+        with path.open("rb") as handle:
+            batch = pickle.load(handle, encoding="latin1")
+    # Unpickling arbitrary bytes can raise almost any exception (UnpicklingError, EOFError,
+    # ValueError, KeyError, ImportError, ...); all of them mean the same: not a batch file.
+    except Exception as exc:
+        raise corrupt(f"cannot unpickle it: {type(exc).__name__}: {exc}") from None
+    if not isinstance(batch, dict) or not {"data", "labels"} <= set(batch):
+        raise corrupt("expected a dict with 'data' and 'labels'")
+    data, labels = np.asarray(batch["data"]), np.asarray(batch["labels"])
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise corrupt(f"'data' is {data.dtype} {data.shape}, expected uint8 (N, 3072)")
+    if labels.shape != (len(data),) or not np.isin(labels, np.arange(10)).all():
+        raise corrupt(f"'labels' must be {len(data)} class numbers 0..9")
+    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 
 def load_cifar10(data_dir: str | None = None) -> TaskData:

@@ -9,6 +9,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
+from kasmina.errors import KasminaError
 
 from .helpers import FAST
 
@@ -57,3 +58,24 @@ def test_cifar10_without_data_says_how_to_get_it(tmp_path):
     assert "data_batch_1" in str(info.value) and "download=True" in str(info.value)
     with pytest.raises(envs.DataUnavailableError, match="needs data_dir"):
         gym.make("simic/Grow-CIFAR10-v0")
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"this is not a pickle", "cannot unpickle it"),
+        (pickle.dumps({"data": [1, 2, 3]}), "expected a dict with 'data' and 'labels'"),
+        (pickle.dumps({"data": np.zeros((2, 5), np.uint8), "labels": [0, 1]}), "expected uint8"),
+    ],
+    ids=["not-a-pickle", "no-labels", "wrong-shape"],
+)
+def test_cifar10_batch_that_is_not_a_batch_names_the_file(tmp_path, content, why):
+    root = write_fake_cifar(tmp_path)
+    bad = root / "cifar-10-batches-py" / "data_batch_3"
+    bad.write_bytes(content)
+    with pytest.raises(KasminaError) as info:  # not an UnpicklingError from deep inside
+        gym.make("simic/Grow-CIFAR10-v0", data_dir=str(root))
+    assert isinstance(info.value, envs.DataCorruptError)
+    message = str(info.value)
+    assert f"CIFAR-10 file {bad} is not a CIFAR-10 python batch" in message
+    assert why in message and "\n" not in message

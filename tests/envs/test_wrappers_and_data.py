@@ -1,5 +1,6 @@
 """The Dict-observation mask wrapper, and the embedded data sets."""
 
+import io
 import random
 
 import numpy as np
@@ -72,3 +73,48 @@ def test_atomic_writes_get_ordinary_file_permissions(tmp_path):
     assert path.read_text() == "{}"
     assert os.stat(path).st_mode & 0o777 == default_file_mode()
     assert [p.name for p in path.parent.iterdir()] == ["x.json"]
+
+
+@pytest.fixture(scope="module")
+def mnist1d_cache(tmp_path_factory):
+    """A good cache file's bytes and the data read from it (generated once for these tests)."""
+    folder = tmp_path_factory.mktemp("mnist1d")
+    data = load_mnist1d(str(folder))
+    return (folder / f"mnist1d-v{env_data.MNIST1D_CACHE_VERSION}.npz").read_bytes(), data
+
+
+def _npz_bytes(**arrays):
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda good: b"garbage bytes, not a zip file",
+        lambda good: good[: len(good) // 2],  # a copy cut short
+        lambda good: good[:-200],  # the zip directory cut off
+        lambda good: _npz_bytes(x=np.zeros(3)),  # a readable .npz of something else
+        lambda good: b"",
+    ],
+    ids=["garbage", "half", "tail-cut", "other-npz", "empty"],
+)
+def test_corrupt_mnist1d_cache_is_regenerated_atomically(
+    tmp_path, monkeypatch, mnist1d_cache, damage
+):
+    good, expected = mnist1d_cache
+    calls = []
+    # Generating takes seconds; the fixture did it for real once, here we count the calls.
+    with np.load(io.BytesIO(good)) as arrays:
+        generated = {k: arrays[k] for k in arrays.files}
+    monkeypatch.setattr(env_data, "_generate_mnist1d", lambda: calls.append(1) or generated)
+    path = tmp_path / f"mnist1d-v{env_data.MNIST1D_CACHE_VERSION}.npz"
+    path.write_bytes(damage(good))
+    with pytest.warns(UserWarning, match=r"MNIST-1D cache .* is unreadable .*; regenerating it"):
+        data = load_mnist1d(str(tmp_path))
+    assert calls == [1]
+    assert np.array_equal(data.train.x.numpy(), expected.train.x.numpy())
+    assert np.array_equal(data.test.y.numpy(), expected.test.y.numpy())
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # replaced, no temporary left
+    assert env_data._read_mnist1d_cache(path).keys() == env_data.MNIST1D_SHAPES.keys()
