@@ -13,11 +13,13 @@ s" and WAIT can always be valid.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
+import torch
 
 from kasmina import SeedStage
 from kasmina.errors import KasminaError, UnknownChoiceError
@@ -58,7 +60,34 @@ WAIT = GrowthAction(ActionKind.WAIT)
 
 
 class InvalidActionError(KasminaError, ValueError):
-    """An action that is out of range, or masked in the current state (with ``strict=True``)."""
+    """An action that is not an index, out of range, or masked now (with ``strict=True``)."""
+
+
+def action_index(action: object, n: int) -> int:
+    """The action index behind ``action``, checked to lie in ``0..n-1``.
+
+    An index is an ``int``, a numpy integer, or a one-element integer array (``np.array(2)``,
+    ``np.array([2])``: what vector envs and SB3 pass), or anything else ``operator.index``
+    accepts (a one-element integer tensor). Anything else raises :class:`InvalidActionError`,
+    rather than being cut to an int: ``int(2.7)`` would silently play action 2.
+    """
+    value = action
+    if isinstance(value, np.ndarray) and value.shape == (1,):
+        value = value[0]
+    # bool is an int subclass (True would play action 1), but never meant as an action index.
+    is_bool = isinstance(value, bool | np.bool_) or getattr(value, "dtype", None) == torch.bool
+    try:
+        if is_bool:
+            raise TypeError
+        index = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise InvalidActionError(
+            f"action {action!r} is not an action index: expected an int in 0..{n - 1} (a numpy "
+            "integer or a one-element integer array also works)"
+        ) from None
+    if not 0 <= index < n:
+        raise InvalidActionError(f"action {action!r} is out of range: valid actions are 0..{n - 1}")
+    return index
 
 
 @dataclass(frozen=True)
@@ -74,12 +103,8 @@ class ActionCodec:
         return 1 + len(self.slots) * len(self.blueprints) + 2 * len(self.slots)
 
     def decode(self, action: int) -> GrowthAction:
-        """The typed action behind integer ``action``."""
-        index = int(action)
-        if not 0 <= index < self.n:
-            raise InvalidActionError(
-                f"action {action!r} is out of range: valid actions are 0..{self.n - 1}"
-            )
+        """The typed action behind integer ``action`` (see :func:`action_index`)."""
+        index = action_index(action, self.n)
         if index == 0:
             return WAIT
         s_count, b_count = len(self.slots), len(self.blueprints)

@@ -15,7 +15,13 @@ import torch.nn.functional as F
 from gymnasium import spaces
 from torch import Tensor
 
-from envs.actions import ActionCodec, ActionKind, GrowthAction, InvalidActionError
+from envs.actions import (
+    ActionCodec,
+    ActionKind,
+    GrowthAction,
+    InvalidActionError,
+    action_index,
+)
 from envs.config import GrowthEnvConfig
 from envs.data import Split, TaskData, load_task_data
 from envs.evaluation import evaluate_split
@@ -86,7 +92,9 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
     WAIT always; GERMINATE into a DORMANT slot; FOSSILIZE a HOLDING seed; PRUNE a live seed at
     least ``min_prune_age`` steps old. A masked action is a no-op with
     ``info["invalid_action"] = True`` and a penalty (``strict=True`` raises instead).
-    Seeds move TRAINING -> BLENDING -> HOLDING on their own schedule.
+    Seeds move TRAINING -> BLENDING -> HOLDING on their own schedule. An action is an int, a
+    numpy integer or a one-element integer array; a float, str, bool or None raises
+    :class:`~envs.actions.InvalidActionError`.
 
     ## Observation Space
     A float32 ``Box`` of 12 global features and ``13 + B`` per slot, each in a documented range;
@@ -291,13 +299,14 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
         return self._t - self._germinated_at.get(slot_id, self._t)
 
     def _interpret(self, action: Any) -> tuple[GrowthAction, bool]:
-        decoded = self.codec.decode(int(action))
-        if self.action_masks()[int(action)]:
+        index = action_index(action, self.codec.n)  # 2.7, "3", None or [0, 1] raise here
+        decoded = self.codec.decode(index)
+        if self.action_masks()[index]:
             return decoded, False
         if self.config.strict:
             slot = self.model.slot(decoded.slot)  # type: ignore[union-attr, arg-type]
             raise InvalidActionError(
-                f"action {int(action)} ({decoded}) is not valid now: "
+                f"action {index} ({decoded}) is not valid now: "
                 + self.codec.why_invalid(
                     decoded, slot.stage, self._age(slot.slot_id), self.config.min_prune_age
                 )

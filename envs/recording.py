@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 
+from envs.actions import action_index
 from envs.atomic import atomic_write_text
 from kasmina.errors import KasminaError
 
@@ -157,7 +157,8 @@ class RecordEpisode(gym.Wrapper):
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        self._actions.append(int(np.asarray(action)))
+        # The env accepted it, so it is an index; stored as a plain int for the JSON record.
+        self._actions.append(action_index(action, self.env.action_space.n))  # type: ignore[attr-defined]
         self._rewards.append(float(reward))
         return obs, reward, terminated, truncated, info
 

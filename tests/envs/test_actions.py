@@ -2,13 +2,15 @@
 
 import itertools
 
+import numpy as np
 import pytest
+import torch
 
 import envs
 from envs.actions import ActionCodec, InvalidActionError
 from kasmina import SeedStage, UnexpectedKeywordError, UnknownChoiceError
 
-from .helpers import act, fast_env
+from .helpers import act, fast_env, make
 
 CODEC = ActionCodec(("block0", "block1"), ("attention", "conv_light", "conv_heavy"))
 
@@ -122,3 +124,46 @@ def test_step_before_reset_and_after_end_raise():
         env.step(0)
     mask = env.action_masks()  # a finished episode still reports a usable mask
     assert mask[0] and mask.shape == (env.action_space.n,)
+
+
+@pytest.mark.parametrize(
+    "action",
+    [2.7, 2.0, "3", None, np.array([0, 1]), np.array([[2]]), np.array(2.0), [2], True, False],
+    ids=repr,
+)
+def test_step_refuses_what_is_not_one_action_index(action):
+    env = make()
+    env.reset(seed=0)
+    with pytest.raises(InvalidActionError, match="is not an action index") as info:
+        env.step(action)
+    assert repr(action) in str(info.value) and "0..12" in str(info.value)
+    assert env.unwrapped._t == 0  # nothing was played
+    with pytest.raises(InvalidActionError, match="is not an action index"):
+        env.unwrapped.decode_action(action)
+
+
+@pytest.mark.parametrize(
+    "action",
+    [2, np.int64(2), np.int32(2), np.uint8(2), np.array(2), np.array([2]), torch.tensor(2)],
+    ids=repr,
+)
+def test_integer_scalars_and_one_element_arrays_are_actions(action):
+    env = make()
+    env.reset(seed=0)
+    assert env.step(action)[-1]["action"] == "GERMINATE(block0, depthwise)"
+
+
+def test_out_of_range_actions_of_any_integer_type_say_the_range():
+    env = make()
+    env.reset(seed=0)
+    for action in (13, -1, np.int64(13), np.array([-1])):
+        with pytest.raises(InvalidActionError, match=r"is out of range: valid actions are 0\.\.12"):
+            env.step(action)
+
+
+def test_recorded_actions_are_plain_ints():
+    env = envs.RecordEpisode(make())
+    env.reset(seed=0)
+    env.step(np.array([2]))
+    env.step(np.int64(0))
+    assert env.record.actions == (2, 0) and all(type(a) is int for a in env.record.actions)
