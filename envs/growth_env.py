@@ -189,6 +189,20 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
             )
         return data.to(self.device)
 
+    # ------------------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        # Everything but the data set pickles as it is (host, seeds, optimizers, torch and numpy
+        # generators, the batch order). The data is left out: (task, data_dir) fix it, it is
+        # most of the size (CIFAR-10: ~700 MB of float32), and reloading it goes through the
+        # per-process memo, so envs unpickled into one process share one copy.
+        state = self.__dict__.copy()
+        del state["data"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.data = self._load_data()
+
     def _threads(self) -> AbstractContextManager[None]:
         return torch_threads(self.config.torch_threads)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from kasmina import CNNHost, HostNetwork, Topology, TransformerHost
 from kasmina.errors import UnknownChoiceError
@@ -20,7 +21,9 @@ class TaskSpec:
         name: The ``task=`` value of :class:`~envs.GrowthEnv`.
         dataset: Which embedded data set it trains on (see :mod:`envs.data`).
         description: One line for listings.
-        host_factory: Builds the (untrained) host; called under a seeded init.
+        host_factory: Builds the (untrained) host; called under a seeded init. A picklable
+            callable (a module-level function or a ``functools.partial``, not a lambda), so that
+            an environment can be pickled.
         blueprints: The default blueprint set of the action space.
         as_sequence: Feed (N, 1, L) inputs as (N, L, 1) token sequences (transformer hosts).
         defaults: Task-specific defaults for :class:`~envs.GrowthEnvConfig` fields.
@@ -46,14 +49,14 @@ TASKS: dict[str, TaskSpec] = {
             "mnist1d",
             "mnist1d",
             "a deliberately small 1-D CNN on MNIST-1D",
-            lambda: CNNHost(1, 10, (8, 16), spatial_dims=1),
+            partial(CNNHost, 1, 10, (8, 16), spatial_dims=1),
             CNN_BLUEPRINTS,
         ),
         TaskSpec(
             "mnist1d-transformer",
             "mnist1d",
             "a small transformer on MNIST-1D read as a 40-token sequence",
-            lambda: TransformerHost(1, 10, 40, dim=16, layers=2, heads=2),
+            partial(TransformerHost, 1, 10, 40, dim=16, layers=2, heads=2),
             TRANSFORMER_BLUEPRINTS,
             as_sequence=True,
         ),
@@ -61,14 +64,14 @@ TASKS: dict[str, TaskSpec] = {
             "digits",
             "digits",
             "a small 2-D CNN on scikit-learn's 8x8 digits",
-            lambda: CNNHost(1, 10, (8, 16), spatial_dims=2),
+            partial(CNNHost, 1, 10, (8, 16), spatial_dims=2),
             CNN_BLUEPRINTS,
         ),
         TaskSpec(
             "cifar10",
             "cifar10",
             "a small 2-D CNN on CIFAR-10 (local data_dir needed)",
-            lambda: CNNHost(3, 10, (16, 32, 64), spatial_dims=2),
+            partial(CNNHost, 3, 10, (16, 32, 64), spatial_dims=2),
             CNN_BLUEPRINTS,
         ),
     )

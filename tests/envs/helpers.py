@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gymnasium as gym
+import numpy as np
 
 import envs
 
@@ -26,3 +27,14 @@ def fast_env(task: str = "mnist1d", **kwargs) -> envs.GrowthEnv:
 
 def act(env, kind: str, slot: str | None = None, blueprint: str | None = None) -> int:
     return env.unwrapped.encode_action(envs.GrowthAction(envs.ActionKind(kind), slot, blueprint))
+
+
+def same(a, b) -> bool:
+    """Deep equality of step results: arrays exactly, dicts and sequences item by item."""
+    if isinstance(a, np.ndarray):
+        return np.array_equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, tuple | list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b

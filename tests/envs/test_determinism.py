@@ -10,7 +10,7 @@ import torch
 import envs
 from envs.recording import RecordError
 
-from .helpers import FAST, act, make
+from .helpers import FAST, act, make, same
 
 SCRIPT = [
     ("germinate", "block1", "conv_light"),
@@ -33,21 +33,11 @@ def _run(env, seed, actions):
     return out
 
 
-def _same(a, b):
-    if isinstance(a, np.ndarray):
-        return np.array_equal(a, b)
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, tuple | list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
-
-
 def test_same_seed_same_actions_same_everything():
     first, second = make(budget=6), make(budget=6)
     actions = _actions(first)
     run1, run2 = _run(first, 7, actions), _run(second, 7, actions)
-    assert _same(run1, run2)
+    assert same(run1, run2)
     infos = [r[-1] for r in run1[1:]]
     assert not any(i["invalid_action"] for i in infos)
     assert any("FOSSILIZED" in c for c in infos[4]["stage_changes"])
