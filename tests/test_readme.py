@@ -1,6 +1,8 @@
 """The README's code example runs as written (docs that drift from the code are worse than none)."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -35,3 +37,31 @@ def test_readme_environment_example_runs():
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     example = next(b for b in blocks if "simic/Grow-MNIST1D-v0" in b)
     exec(compile(example.replace("budget=25", "budget=2"), str(README), "exec"), {})
+
+
+def test_readme_module_prefixed_id_works_in_a_process_that_never_imported_envs():
+    # The README's advice for Ray workers and the like, run exactly as written, in a fresh
+    # interpreter where nothing has imported envs (so nothing has registered the ids).
+    calls = re.findall(r'`(gymnasium\.make\("envs:simic/[^`]*"\))`', README.read_text())
+    assert calls == ['gymnasium.make("envs:simic/Grow-Digits-v0")']
+    script = "\n".join(
+        [
+            "import sys",
+            "import gymnasium",
+            "assert 'envs' not in sys.modules",
+            f"env = {calls[0]}",
+            "obs, info = env.reset(seed=0)",
+            "obs, reward, terminated, truncated, info = env.step(0)",
+            "assert env.observation_space.contains(obs) and info['step'] == 1",
+            "print(sys.modules['envs'].__file__)",
+        ]
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=README.parent,  # this checkout's packages come first on sys.path
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(README.parent / "envs" / "__init__.py")
