@@ -21,7 +21,7 @@ else
   STAMP := $(VENV)/.simic-installed
 endif
 
-.PHONY: quickstart demo test lint install clean
+.PHONY: quickstart demo test test-ordered lint install clean
 
 quickstart: $(STAMP)
 	$(PY) -m simic quickstart
@@ -29,10 +29,15 @@ quickstart: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m simic demo
 
+# pytest-randomly shuffles the test order (its seed is printed in the header).
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q
+
+# The same suite in file order: tests must pass in any order, this one included.
+test-ordered: $(STAMP)
+	$(PY) -m pytest -q -p no:randomly
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from kasmina import BlueprintRegistry, KasminaError, Topology
+from kasmina.errors import closest
 from simic import cli_runs
 from simic.demo import DEVICE_TYPES, DemoConfig, run_demo
+from simic.signals import Terminated, exit_status
 
 USAGE_ERROR = 2
 Handler = Callable[[argparse.Namespace], int]
@@ -29,6 +31,25 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise _UsageError(f"{message} (see '{self.prog} --help')")
+
+    def parse_args(  # type: ignore[override]
+        self, args: list[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:  # reported by the subcommand's parser, so the hint names its --help
+            command: argparse.ArgumentParser = getattr(parsed, "command_parser", self)
+            command.error(_unrecognized(extras, command))
+        return parsed
+
+
+def _unrecognized(extras: list[str], parser: argparse.ArgumentParser) -> str:
+    options = [o for o in parser._option_string_actions if o.startswith("--")]
+    hints = []
+    for extra in extras:
+        name = extra.split("=", 1)[0]
+        suggestion = closest(name, options) if name.startswith("-") else None
+        hints.append(f"{extra} (did you mean {suggestion}?)" if suggestion else extra)
+    return f"unrecognized arguments: {' '.join(hints)}"
 
 
 def _report(message: object) -> int:
@@ -144,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli_runs.add_envs(subparsers)
     _add_blueprints(subparsers)
     _add_demo(subparsers)
+    for command in subparsers.choices.values():
+        command.set_defaults(command_parser=command)
     return parser
 
 
@@ -164,3 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except KasminaError as exc:  # a value kasmina rejected: the user's to fix, not a bug
         return _report(exc)
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM before a command could save work
+        print(
+            f"simic: {'terminated' if isinstance(stop, Terminated) else 'interrupted'}",
+            file=sys.stderr,
+        )
+        return exit_status(stop)

@@ -15,9 +15,16 @@ from kasmina import seeded_init
 from simic.envutil import SimicError, load_config_file, parse_kwargs, simic_env_ids
 from simic.evaluate import EvaluateConfig, evaluate
 from simic.policies import POLICY_NAMES
-from simic.train import CONFIG_FILE, MODEL_FILE, PPOConfig, TrainConfig, load_run_config, train
+from simic.train import (
+    CONFIG_FILE,
+    MODEL_FILE,
+    PPOConfig,
+    TrainConfig,
+    load_run_config,
+    section_mapping,
+    train,
+)
 
-INTERRUPTED = 130
 PPO_OPTIONS: dict[str, type] = {
     "learning_rate": float,
     "n_steps": int,
@@ -61,8 +68,10 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     data = load_config_file(args.config) if args.config else {}
     data.update(_given(args, [*RUN_OPTIONS, "timesteps", "device"]))
     if args.env_kwargs:
-        data["env_kwargs"] = {**dict(data.get("env_kwargs") or {}), **parse_kwargs(args.env_kwargs)}
-    ppo = {**dict(data.get("ppo") or {}), **_given(args, [*PPO_OPTIONS, "net_arch"])}
+        in_file = section_mapping("env_kwargs", data.get("env_kwargs"), "budget: 20")
+        data["env_kwargs"] = {**in_file, **parse_kwargs(args.env_kwargs)}
+    in_file = section_mapping("ppo", data.get("ppo"), "n_steps: 256")
+    ppo = {**in_file, **_given(args, [*PPO_OPTIONS, "net_arch"])}
     if ppo:
         data["ppo"] = ppo
     if args.no_progress:
@@ -83,8 +92,10 @@ def resume_config(args: argparse.Namespace) -> TrainConfig:
             f"{Path(args.resume) / CONFIG_FILE}; drop {names} (only --timesteps, "
             "--device and --no-progress may be given)"
         )
-    config = load_run_config(Path(args.resume))
-    updates = _given(args, ["timesteps", "device"])
+    run = Path(args.resume)
+    config = load_run_config(run)
+    # The folder given is the run, wherever it lives now (it may have been moved or copied).
+    updates: dict[str, Any] = {"out": str(run), **_given(args, ["timesteps", "device"])}
     if args.no_progress:
         updates["progress_bar"] = False
     return dataclasses.replace(config, **updates)
@@ -93,7 +104,7 @@ def resume_config(args: argparse.Namespace) -> TrainConfig:
 def run_train(args: argparse.Namespace) -> int:
     resume = bool(args.resume)
     result = train(resume_config(args) if resume else train_config(args), resume=resume)
-    return INTERRUPTED if result.interrupted else 0
+    return result.exit_status
 
 
 def add_train(subparsers: argparse._SubParsersAction) -> None:
@@ -146,12 +157,12 @@ def evaluate_config(args: argparse.Namespace) -> EvaluateConfig:
         policies=tuple(args.policy or defaults.policies),
         env_kwargs=parse_kwargs(args.env_kwargs or []),
         save_model=args.save_model,
+        transfer=args.transfer,
     )
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    evaluate(evaluate_config(args))
-    return 0
+    return evaluate(evaluate_config(args)).exit_status
 
 
 def add_evaluate(subparsers: argparse._SubParsersAction) -> None:
@@ -183,6 +194,12 @@ def add_evaluate(subparsers: argparse._SubParsersAction) -> None:
         help="export each episode's grown network to OUT/models",
     )
     p.add_argument("--device", help=f"torch device for PPO policies (default {d.device})")
+    p.add_argument(
+        "--transfer",
+        action="store_true",
+        help="let a model play an environment other than the one it was trained on (a "
+        "transfer experiment; the spaces must still have the same shape)",
+    )
     p.set_defaults(handler=run_evaluate)
 
 
@@ -221,10 +238,11 @@ def run_quickstart(args: argparse.Namespace) -> int:
     )
     resume = (run / CONFIG_FILE).exists()
     if resume:
-        config = dataclasses.replace(load_run_config(run), timesteps=args.timesteps)
-    if train(config, resume=resume).interrupted:
-        return INTERRUPTED
-    evaluate(
+        config = dataclasses.replace(load_run_config(run), out=str(run), timesteps=args.timesteps)
+    result = train(config, resume=resume)
+    if result.interrupted:
+        return result.exit_status
+    return evaluate(
         EvaluateConfig(
             env=config.env,
             env_kwargs=config.env_kwargs,
@@ -234,8 +252,7 @@ def run_quickstart(args: argparse.Namespace) -> int:
             n_envs=args.n_envs,
             out=str(run / "evaluation"),
         )
-    )
-    return 0
+    ).exit_status
 
 
 def add_quickstart(subparsers: argparse._SubParsersAction) -> None:

@@ -6,7 +6,8 @@ seeds, so comparisons are paired.
 
 ``OUT/results.json`` (schema version 1)::
 
-    {"schema_version": 1, "env": ID, "env_kwargs": {...}, "task": NAME, "seeds": [...],
+    {"schema_version": 1, "partial": false, "env": ID, "env_kwargs": {...}, "task": NAME,
+     "seeds": [...],
      "policies": [{"policy": SPEC,
                    "summary": {"return" | "test_accuracy" | "param_growth":
                                    {"mean": x, "ci95": half-width, "n": n},
@@ -15,6 +16,9 @@ seeds, so comparisons are paired.
                                  "seeds_germinated", "seeds_fossilized", "seeds_pruned",
                                  "actions", "rewards", "val_accuracies", "events",
                                  "model_file"}, ...]}, ...]}
+
+``partial`` is true when Ctrl-C or SIGTERM stopped the evaluation: the file then holds the
+episodes that finished (a policy with none has ``"summary": null``) and no figures are drawn.
 
 Any episode replays with :func:`episode_record` (``EpisodeRecord.validate()`` checks every
 reward). ``OUT/episodes.csv`` has one row per episode; ``OUT/validation_curves.png`` and
@@ -30,8 +34,8 @@ import io
 import json
 import multiprocessing
 import re
+import signal
 from collections.abc import Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,8 +44,16 @@ import envs
 from envs.atomic import atomic_write_text
 from kasmina.validation import require_int
 from simic import figures
-from simic.envutil import SimicError, check_env_kwargs, make_env, resolve_env_id
+from simic.envutil import (
+    SimicError,
+    check_env_kwargs,
+    make_env,
+    require_device,
+    resolve_env_id,
+)
 from simic.policies import POLICY_NAMES, make_policy, run_episode
+from simic.runfolder import ensure_writable_folder
+from simic.signals import exit_status, sigterm_interrupts
 from simic.stats import MeanCI, mean_ci
 
 Printer = Callable[[str], None]
@@ -74,6 +86,7 @@ class EvaluateConfig:
         out: Folder for results and figures (nothing is written if ``None``).
         save_model: Export every episode's grown network to ``out/models``.
         device: Torch device for PPO policies.
+        transfer: Let a model play an environment other than the one it was trained on.
     """
 
     env: str = "simic/Grow-MNIST1D-v0"
@@ -85,9 +98,11 @@ class EvaluateConfig:
     out: str | None = None
     save_model: bool = False
     device: str = "cpu"
+    transfer: bool = False
 
     def __post_init__(self) -> None:
         resolve_env_id(self.env)
+        require_device("device", self.device)
         object.__setattr__(self, "policies", tuple(self.policies))
         if not self.policies:
             raise SimicError("evaluate needs at least one --policy")
@@ -140,12 +155,20 @@ class EvaluationReport:
     config: EvaluateConfig
     task: str
     episodes: dict[str, list[dict[str, Any]]]
-    summaries: dict[str, PolicySummary]
+    summaries: dict[str, PolicySummary | None]
     files: tuple[Path, ...] = ()
+    exit_status: int = 0
+    """0 when every episode ran; 130 (Ctrl-C) or 143 (SIGTERM) for a partial evaluation."""
+
+    @property
+    def partial(self) -> bool:
+        return self.exit_status != 0
 
 
 # ----------------------------------------------------------------------------------- episodes
-_WORKER_CACHE: dict[tuple[str, str], tuple[Any, Any]] = {}
+# One env and policy per worker, reused across its episodes. The key holds everything that
+# defines an episode, so two evaluations in one process never share an env by mistake.
+_WORKER_CACHE: dict[tuple[str, str, str, str, bool], tuple[Any, Any]] = {}
 
 
 def _slug(text: str) -> str:
@@ -159,12 +182,14 @@ def _play(
     seed: int,
     device: str,
     model_dir: str | None,
+    transfer: bool = False,
 ) -> dict[str, Any]:
     """One episode of ``spec`` on ``seed`` (in a worker process or in-process)."""
-    key = (spec, json.dumps(env_kwargs, sort_keys=True))
-    if key not in _WORKER_CACHE:  # one env and policy per worker and policy, reused
+    key = (env_id, json.dumps(env_kwargs, sort_keys=True), spec, device, transfer)
+    if key not in _WORKER_CACHE:
         env = make_env(env_id, env_kwargs)
-        _WORKER_CACHE[key] = (env, make_policy(spec, env.unwrapped, device=device))
+        policy = make_policy(spec, env.unwrapped, device=device, transfer=transfer)
+        _WORKER_CACHE[key] = (env, policy)
     env, policy = _WORKER_CACHE[key]
     result = run_episode(env, policy, seed)
     row = _episode_row(result)
@@ -195,10 +220,14 @@ def _episode_row(result: Any) -> dict[str, Any]:
     }
 
 
-def _run_all(config: EvaluateConfig, out: Printer) -> dict[str, list[dict[str, Any]]]:
+def _run_all(config: EvaluateConfig, out: Printer) -> tuple[dict[str, list[dict[str, Any]]], int]:
+    """Every episode's row by policy, and 0 or the exit status of an interruption.
+
+    Ctrl-C or SIGTERM stops the evaluation but keeps the episodes that finished.
+    """
     model_dir = str(Path(config.out) / "models") if config.save_model and config.out else None
     jobs = [
-        (config.env, dict(config.env_kwargs), spec, seed, config.device, model_dir)
+        (config.env, dict(config.env_kwargs), spec, seed, config.device, model_dir, config.transfer)
         for spec in config.policies
         for seed in config.seeds
     ]
@@ -207,21 +236,54 @@ def _run_all(config: EvaluateConfig, out: Printer) -> dict[str, list[dict[str, A
         f"(seeds {config.seeds[0]}..{config.seeds[-1]}) on {config.env}, "
         f"{config.n_envs} worker(s)"
     )
-    if config.n_envs == 1:
-        rows = [_play(*job) for job in jobs]
-    else:
-        context = multiprocessing.get_context(
-            "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        )
-        with ProcessPoolExecutor(config.n_envs, mp_context=context) as pool:
-            rows = list(pool.map(_play, *zip(*jobs, strict=True)))
+    rows: dict[int, dict[str, Any]] = {}
+    status = 0
+    with sigterm_interrupts():
+        try:
+            if config.n_envs == 1:
+                for index, job in enumerate(jobs):
+                    rows[index] = _play(*job)
+            else:
+                _play_in_pool(jobs, config.n_envs, rows)
+        except KeyboardInterrupt as stop:
+            status = exit_status(stop)
+            out(f"stopped by {stop.__class__.__name__}: {len(rows)} of {len(jobs)} episodes done")
     results: dict[str, list[dict[str, Any]]] = {spec: [] for spec in config.policies}
-    for job, row in zip(jobs, rows, strict=True):
-        results[job[2]].append(row)
-    return results
+    for index, job in enumerate(jobs):
+        if index in rows:
+            results[job[2]].append(rows[index])
+    return results, status
 
 
-def summarize(policy: str, episodes: list[dict[str, Any]]) -> PolicySummary:
+def _ignore_sigint() -> None:
+    # Ctrl-C reaches the whole process group; only the parent decides what it means.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _play_in_pool(jobs: list[tuple[Any, ...]], workers: int, rows: dict[int, Any]) -> None:
+    """Play ``jobs`` in ``workers`` processes, filling ``rows`` as results arrive."""
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    pool = context.Pool(workers, initializer=_ignore_sigint)
+    pending = {index: pool.apply_async(_play, job) for index, job in enumerate(jobs)}
+    try:
+        for index, result in pending.items():
+            rows[index] = result.get()
+    except KeyboardInterrupt:
+        for index, result in pending.items():  # keep what finished out of order
+            if index not in rows and result.ready() and result.successful():
+                rows[index] = result.get()
+        raise
+    finally:
+        pool.terminate()  # an interrupted evaluation does not wait for running episodes
+        pool.join()
+
+
+def summarize(policy: str, episodes: list[dict[str, Any]]) -> PolicySummary | None:
+    """The policy's means and intervals; ``None`` if none of its episodes ran."""
+    if not episodes:
+        return None
+
     def mean(key: str) -> float:
         return sum(ep[key] for ep in episodes) / len(episodes)
 
@@ -237,7 +299,7 @@ def summarize(policy: str, episodes: list[dict[str, Any]]) -> PolicySummary:
 
 
 # ----------------------------------------------------------------------------------- outputs
-def format_table(summaries: Mapping[str, PolicySummary]) -> str:
+def format_table(summaries: Mapping[str, PolicySummary | None]) -> str:
     """One row per policy: means ± 95% confidence half-widths."""
     header = (
         f"{'policy':<24} {'return':>17} {'test accuracy %':>17} {'param growth':>15} "
@@ -245,6 +307,8 @@ def format_table(summaries: Mapping[str, PolicySummary]) -> str:
     )
     lines = [header, "-" * len(header)]
     for s in summaries.values():
+        if s is None:
+            continue
         name = s.policy if len(s.policy) <= 24 else "…" + s.policy[-23:]
         lines.append(
             f"{name:<24} {s.returns.format(1, 3):>17} "
@@ -259,6 +323,7 @@ def _results_json(report: EvaluationReport) -> str:
     return json.dumps(
         {
             "schema_version": SCHEMA_VERSION,
+            "partial": report.partial,
             "env": config.env,
             "env_kwargs": config.env_kwargs,
             "task": report.task,
@@ -266,7 +331,7 @@ def _results_json(report: EvaluationReport) -> str:
             "policies": [
                 {
                     "policy": p,
-                    "summary": report.summaries[p].to_dict(),
+                    "summary": summary.to_dict() if (summary := report.summaries[p]) else None,
                     "episodes": report.episodes[p],
                 }
                 for p in config.policies
@@ -287,10 +352,15 @@ def _episodes_csv(report: EvaluationReport) -> str:
 
 
 def write_outputs(report: EvaluationReport, folder: Path) -> tuple[Path, ...]:
-    """results.json, episodes.csv and the figures, each written atomically."""
-    return (
+    """results.json, episodes.csv and (unless partial) the figures, each written atomically."""
+    files = (
         atomic_write_text(folder / "results.json", _results_json(report)),
         atomic_write_text(folder / "episodes.csv", _episodes_csv(report)),
+    )
+    if report.partial:
+        return files
+    return (
+        *files,
         figures.validation_curves(report.episodes, folder / "validation_curves.png"),
         figures.pareto(report.episodes, folder / "pareto.png"),
     )
@@ -316,19 +386,25 @@ def episode_record(results_file: str | Path, policy: str, seed: int) -> envs.Epi
 
 # ----------------------------------------------------------------------------------- entry
 def _validate(config: EvaluateConfig) -> str:
-    """Check env kwargs and every policy before any episode runs or file is written."""
+    """Check the output folder, env kwargs and every policy before any episode runs."""
+    if config.out is not None:
+        ensure_writable_folder(Path(config.out), "output folder")
     env = check_env_kwargs(config.env, config.env_kwargs)
     for spec in config.policies:
-        make_policy(spec, env, device=config.device)
+        make_policy(spec, env, device=config.device, transfer=config.transfer)
     return env.task.name
 
 
 def evaluate(config: EvaluateConfig, out: Printer = print) -> EvaluationReport:
-    """Run every policy on the configured seeds, print the table, write the outputs."""
+    """Run every policy on the configured seeds, print the table, write the outputs.
+
+    Interrupted (Ctrl-C or SIGTERM), it keeps the finished episodes: the report and
+    ``results.json`` are marked partial and carry the signal's exit status.
+    """
     task = _validate(config)
-    episodes = _run_all(config, out)
+    episodes, status = _run_all(config, out)
     summaries = {p: summarize(p, episodes[p]) for p in config.policies}
-    report = EvaluationReport(config, task, episodes, summaries)
+    report = EvaluationReport(config, task, episodes, summaries, exit_status=status)
     out(format_table(summaries))
     if config.out is not None:
         files = write_outputs(report, Path(config.out))

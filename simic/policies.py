@@ -43,6 +43,7 @@ from envs.observation import UNKNOWN
 from kasmina import BlueprintRegistry, KasminaError, SeedStage, UnknownChoiceError, seeded_init
 from kasmina.errors import UnexpectedKeywordError
 from kasmina.validation import require_int, require_number
+from simic import provenance
 
 POLICY_NAMES = ("heuristic", "random", "nogrow", "growall")
 """The built-in policies :func:`make_policy` knows by name."""
@@ -541,11 +542,15 @@ class PPOPolicy(MaskedPolicy):
     would be a bug; it still falls back to WAIT and is counted in ``masked_fallbacks``.
     """
 
-    def __init__(self, path: str | Path, env: gym.Env, device: str = "cpu") -> None:
+    def __init__(
+        self, path: str | Path, env: gym.Env, device: str = "cpu", transfer: bool = False
+    ) -> None:
         super().__init__(env)
         self.path = Path(path)
         self.name = f"ppo:{self.path.name}"
         self.model = load_maskable_ppo(self.path, device)
+        if not transfer:
+            _check_trained_env(self.model, env, self.path)
         _check_spaces(self.model, growth_env(env), self.path)
 
     def choose(self, observation: np.ndarray, action_masks: np.ndarray) -> int:
@@ -572,6 +577,21 @@ def load_maskable_ppo(path: Path, device: str = "cpu") -> Any:
         ) from exc
 
 
+def _check_trained_env(model: Any, env: gym.Env, path: Path) -> None:
+    """Refuse a model trained on another environment (unless ``transfer`` opted in)."""
+    trained = provenance.recorded(model)
+    if trained is None:  # saved before signatures were recorded: only the spaces are checked
+        return
+    here = provenance.EnvSignature.of(env)
+    differences = trained.differences(here)
+    if differences:
+        raise PolicyError(
+            f"policy {str(path)!r} was trained on {trained.name()}, not {here.name()} "
+            f"({', '.join(differences)} differ); to play it there anyway (a transfer "
+            "experiment), pass --transfer"
+        )
+
+
 def _check_spaces(model: Any, env: envs.GrowthEnv, path: Path) -> None:
     for what, theirs, ours in (
         ("observation", model.observation_space, env.observation_space),
@@ -593,18 +613,21 @@ _BUILT_IN: dict[str, type[MaskedPolicy]] = {
 }
 
 
-def make_policy(spec: str | Path, env: gym.Env, *, device: str = "cpu") -> Policy:
+def make_policy(
+    spec: str | Path, env: gym.Env, *, device: str = "cpu", transfer: bool = False
+) -> Policy:
     """The policy called ``spec`` (one of :data:`POLICY_NAMES`) or loaded from the path ``spec``.
 
     Raises:
         UnknownChoiceError: ``spec`` is neither a known name nor a path (with a suggestion).
         PolicyFileNotFoundError: the path does not exist.
-        PolicyError: the file is not a MaskablePPO save, or was trained on other spaces.
+        PolicyError: the file is not a MaskablePPO save, or was trained on other spaces, or
+            (unless ``transfer``) on another environment.
     """
     if isinstance(spec, str) and spec in _BUILT_IN:
         return _BUILT_IN[spec](env)
     if _looks_like_path(spec):
-        return PPOPolicy(spec, env, device=device)
+        return PPOPolicy(spec, env, device=device, transfer=transfer)
     raise UnknownChoiceError(
         "policy", spec, POLICY_NAMES, context="(a name, or the path of a MaskablePPO .zip)"
     )

@@ -38,12 +38,22 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 from envs.atomic import atomic_write_text, default_file_mode
 from kasmina.errors import UnexpectedKeywordError
 from kasmina.validation import is_int, require_int, require_number
-from simic.envutil import SimicError, check_env_kwargs, make_env, resolve_env_id
+from simic import provenance
+from simic.envutil import (
+    SimicError,
+    check_env_kwargs,
+    make_env,
+    require_device,
+    resolve_env_id,
+)
+from simic.runfolder import claim
 from simic.seeding import SeedCycle, TrainingSeeds
+from simic.signals import Terminated, exit_status, sigterm_interrupts
 
 Printer = Callable[[str], None]
 CONFIG_FILE, MODEL_FILE, BEST_FILE = "config.json", "model.zip", "best_model.zip"
 CHECKPOINT_FILE, EVALUATIONS_FILE = "checkpoints/latest.zip", "evaluations.json"
+RUN_FILES = (CONFIG_FILE, MODEL_FILE, BEST_FILE, CHECKPOINT_FILE, EVALUATIONS_FILE)
 
 
 @dataclass(frozen=True)
@@ -67,9 +77,18 @@ class PPOConfig:
     net_arch: tuple[int, ...] = (64, 64)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.net_arch, (list, tuple)) or not all(
+            is_int(u) and u >= 1 for u in self.net_arch
+        ):
+            raise SimicError(
+                f"ppo.net_arch must be a list of positive layer widths (e.g. [64, 64]), "
+                f"got {self.net_arch!r}"
+            )
         object.__setattr__(self, "net_arch", tuple(self.net_arch))
-        for name in ("n_steps", "batch_size", "n_epochs"):
+        for name in ("n_steps", "n_epochs"):
             require_int(f"ppo.{name}", getattr(self, name), 1, SimicError)
+        # A minibatch of one sample normalizes its advantage by a std of NaN (SB3 asserts > 1).
+        require_int("ppo.batch_size", self.batch_size, 2, SimicError)
         bounds = {
             "learning_rate": (0.0, None, True),
             "clip_range": (0.0, None, True),
@@ -88,9 +107,21 @@ class PPOConfig:
                 low_open=low_open,
                 error=SimicError,
             )
-        if not all(is_int(u) and u >= 1 for u in self.net_arch):
+
+    def check_rollout(self, n_envs: int) -> None:
+        """Reject rollouts SB3 cannot train on: each minibatch needs two or more samples.
+
+        The advantage of a one-sample minibatch is normalized by a std of NaN, and the logits
+        turn NaN mid-training, so this is checked before the run starts.
+        """
+        rollout = self.n_steps * n_envs
+        if rollout < 2 or rollout % self.batch_size == 1:
             raise SimicError(
-                f"ppo.net_arch must be a list of positive layer widths, got {list(self.net_arch)}"
+                f"ppo.n_steps {self.n_steps} x n_envs {n_envs} = {rollout} samples per rollout, "
+                f"cut into minibatches of ppo.batch_size {self.batch_size}, leaves a minibatch "
+                "of one sample, which PPO cannot normalize; make n_steps x n_envs a multiple "
+                "of batch_size (e.g. --n-steps "
+                f"{max(self.batch_size, 2)} with --batch-size {self.batch_size})"
             )
 
     def model_kwargs(self) -> dict[str, Any]:
@@ -136,6 +167,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         resolve_env_id(self.env)
+        if not isinstance(self.ppo, PPOConfig):
+            raise SimicError(f"ppo must be a mapping of PPO settings, got {self.ppo!r}")
         if not isinstance(self.env_kwargs, Mapping):
             raise SimicError(f"env_kwargs must be a mapping, got {self.env_kwargs!r}")
         for name, low in (
@@ -148,6 +181,10 @@ class TrainConfig:
             ("eval_seed", 0),
         ):
             require_int(name, getattr(self, name), low, SimicError)
+        if not isinstance(self.out, str) or not self.out:
+            raise SimicError(f"out must be a folder path, got {self.out!r}")
+        require_device("device", self.device)
+        self.ppo.check_rollout(self.n_envs)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -157,19 +194,46 @@ class TrainConfig:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> TrainConfig:
         """Build from a (config-file) mapping; unknown keys raise with suggestions."""
-        _reject_unknown("train config", data, [f.name for f in dataclasses.fields(cls)])
+        ppo_names = [f.name for f in dataclasses.fields(PPOConfig)]
+        # A PPO name at the top level is a flat command-line option written into a file: the
+        # suggestion points at its place under "ppo:".
+        _reject_unknown(
+            "train config",
+            data,
+            [f.name for f in dataclasses.fields(cls)],
+            suggest=[f"ppo.{n}" for n in ppo_names],
+        )
         values = dict(data)
         if "ppo" in values and not isinstance(values["ppo"], PPOConfig):
-            ppo = dict(values["ppo"] or {})
-            _reject_unknown("ppo config", ppo, [f.name for f in dataclasses.fields(PPOConfig)])
+            ppo = section_mapping("ppo", values["ppo"], "n_steps: 256")
+            _reject_unknown("ppo config", ppo, ppo_names)
             values["ppo"] = PPOConfig(**ppo)
         return cls(**values)
 
 
-def _reject_unknown(owner: str, data: Mapping[str, Any], known: list[str]) -> None:
-    unknown = set(data) - set(known)
-    if unknown:
-        raise UnexpectedKeywordError(owner, unknown, known)
+def section_mapping(name: str, value: Any, example: str) -> Mapping[str, Any]:
+    """A config file's section (``ppo:``, ``env_kwargs:``) as a mapping; ``None`` is empty."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise SimicError(f"{name} must be a mapping (e.g. {name}: {{{example}}}), got {value!r}")
+    return value
+
+
+def _reject_unknown(
+    owner: str, data: Mapping[str, Any], known: list[str], suggest: list[str] | None = None
+) -> None:
+    unknown = {str(k) for k in data} - set(known)
+    if not unknown:
+        return
+    nested = {k: f"ppo.{k}" for k in unknown if f"ppo.{k}" in (suggest or [])}
+    if nested:
+        key, path = sorted(nested.items())[0]
+        raise SimicError(
+            f"{owner} key {key!r} is a PPO setting; did you mean {path!r}? Put it under "
+            f"'ppo:' (ppo: {{{key}: ...}})"
+        )
+    raise UnexpectedKeywordError(owner, unknown, [*known, *(suggest or [])])
 
 
 @dataclass(frozen=True)
@@ -179,6 +243,8 @@ class TrainResult:
     run: Path
     timesteps: int
     interrupted: bool
+    exit_status: int = 0
+    """0 when training finished, 130 after Ctrl-C (SIGINT), 143 after SIGTERM."""
 
 
 # ----------------------------------------------------------------------------------- run folder
@@ -213,8 +279,6 @@ def load_run_config(run: Path) -> TrainConfig:
 
 def _load_checkpoint(run: Path, vec_env: VecEnv, device: str) -> MaskablePPO:
     path = run / CHECKPOINT_FILE
-    if not path.is_file():
-        raise SimicError(f"{run} has no checkpoint ({CHECKPOINT_FILE}) to resume from")
     try:
         return MaskablePPO.load(path, env=vec_env, device=device)
     except Exception as exc:  # zipfile, pickle, torch and space errors all mean "unusable"
@@ -278,7 +342,9 @@ class HeldOutEval(MaskableEvalCallback):
     appends every round to ``RUN/evaluations.json``.
     """
 
-    def __init__(self, eval_env: VecEnv, run: Path, eval_freq: int, n_eval_episodes: int) -> None:
+    def __init__(
+        self, eval_env: VecEnv, run: Path, eval_freq: int, n_eval_episodes: int, resumed: bool
+    ) -> None:
         super().__init__(
             eval_env,
             n_eval_episodes=n_eval_episodes,
@@ -288,7 +354,8 @@ class HeldOutEval(MaskableEvalCallback):
             warn=False,
         )
         self.run = run
-        self.history: list[dict[str, float]] = _previous_evaluations(run)
+        # A fresh run never reads what an earlier run left in the folder.
+        self.history: list[dict[str, float]] = _previous_evaluations(run) if resumed else []
         if self.history:  # resumed: "best" means best over the whole run, not since resuming
             self.best_mean_reward = max(h["mean_return"] for h in self.history)
 
@@ -324,12 +391,13 @@ def _previous_evaluations(run: Path) -> list[dict[str, float]]:
         return []  # a corrupt history is not worth refusing to resume for
 
 
-def _eval_callback(config: TrainConfig, run: Path) -> HeldOutEval | None:
+def _eval_callback(config: TrainConfig, run: Path, resumed: bool) -> HeldOutEval | None:
     if config.eval_every == 0:
         return None
     seeds = list(range(config.eval_seed, config.eval_seed + config.eval_episodes))
     vec = DummyVecEnv([functools.partial(_eval_env, config.env, dict(config.env_kwargs), seeds)])
-    return HeldOutEval(vec, run, max(1, config.eval_every // config.n_envs), config.eval_episodes)
+    freq = max(1, config.eval_every // config.n_envs)
+    return HeldOutEval(vec, run, freq, config.eval_episodes, resumed)
 
 
 # ----------------------------------------------------------------------------------- train
@@ -345,21 +413,43 @@ def _new_model(config: TrainConfig, vec_env: VecEnv, run: Path) -> MaskablePPO:
     )
 
 
-def _prepare(config: TrainConfig, resume: bool) -> Path:
-    """Validate everything that can be validated before a single file is written."""
-    run = Path(config.out)
-    if not resume and (run / CONFIG_FILE).exists():
-        raise SimicError(
-            f"{run} already holds a training run; continue it with "
-            f"'simic train --resume {run} --timesteps N' or choose another --out"
-        )
-    check_env_kwargs(config.env, config.env_kwargs)
-    return run
+def _check_run_folder(run: Path, resume: bool) -> bool:
+    """Whether training continues a checkpoint; called while the folder is claimed."""
+    if not resume:
+        if (run / CONFIG_FILE).exists():
+            raise SimicError(
+                f"{run} already holds a training run; continue it with "
+                f"'simic train --resume {run} --timesteps N' or choose another --out"
+            )
+        return False
+    return (run / CHECKPOINT_FILE).is_file()
 
 
 def train(config: TrainConfig, *, resume: bool = False, out: Printer = print) -> TrainResult:
-    """Train (or, with ``resume``, continue training) MaskablePPO as ``config`` says."""
-    run = _prepare(config, resume)
+    """Train (or, with ``resume``, continue training) MaskablePPO as ``config`` says.
+
+    The run folder is ``config.out``; while training, this process owns it
+    (:func:`simic.runfolder.claim`). Ctrl-C and SIGTERM save a checkpoint and return with
+    ``interrupted`` set. Resuming a run that died before its first checkpoint starts it again
+    from timestep 0 with its recorded config.
+    """
+    run = Path(config.out)
+    # Bad kwargs fail before a file is written; the env's signature goes into every model file.
+    signature = provenance.EnvSignature.of(check_env_kwargs(config.env, config.env_kwargs))
+    with claim(run, files=RUN_FILES), sigterm_interrupts():
+        from_checkpoint = _check_run_folder(run, resume)
+        if resume and not from_checkpoint:
+            out(f"{run} has no checkpoint yet (it stopped before the first one); starting at 0")
+        return _train_in(config, run, from_checkpoint, signature, out)
+
+
+def _train_in(
+    config: TrainConfig,
+    run: Path,
+    from_checkpoint: bool,
+    signature: provenance.EnvSignature,
+    out: Printer,
+) -> TrainResult:
     vec_env = eval_cb = None
     threads = torch.get_num_threads()
     if config.n_envs > 1:
@@ -368,9 +458,10 @@ def train(config: TrainConfig, *, resume: bool = False, out: Printer = print) ->
         vec_env = build_vec_env(config)
         model = (
             _load_checkpoint(run, vec_env, config.device)
-            if resume
+            if from_checkpoint
             else _new_model(config, vec_env, run)
         )
+        provenance.record(model, signature)
         atomic_write_text(run / CONFIG_FILE, json.dumps(config.to_dict(), indent=1))
         remaining = config.timesteps - model.num_timesteps
         if remaining <= 0:
@@ -379,13 +470,13 @@ def train(config: TrainConfig, *, resume: bool = False, out: Printer = print) ->
                 f"{config.timesteps}); nothing to do"
             )
             return TrainResult(run, model.num_timesteps, interrupted=False)
-        eval_cb = _eval_callback(config, run)
-        interrupted = _learn(model, config, run, remaining, eval_cb, out)
+        eval_cb = _eval_callback(config, run, resumed=from_checkpoint)
+        status = _learn(model, config, run, remaining, eval_cb, out)
     finally:
         torch.set_num_threads(threads)
         _close(vec_env)
         _close(eval_cb.eval_env if eval_cb is not None else None)
-    return TrainResult(run, model.num_timesteps, interrupted)
+    return TrainResult(run, model.num_timesteps, interrupted=status != 0, exit_status=status)
 
 
 def _learn(
@@ -395,7 +486,8 @@ def _learn(
     remaining: int,
     eval_cb: HeldOutEval | None,
     out: Printer,
-) -> bool:
+) -> int:
+    """Train; returns 0, or the exit status of the signal that stopped training."""
     callbacks: list[BaseCallback] = [
         AtomicCheckpoint(run / CHECKPOINT_FILE, config.checkpoint_every)
     ]
@@ -413,14 +505,15 @@ def _learn(
             progress_bar=config.progress_bar,
             tb_log_name="ppo",
         )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM as Terminated
         atomic_save_model(model, run / CHECKPOINT_FILE)
         out(
-            f"interrupted at {model.num_timesteps} timesteps; checkpoint saved. Continue with "
+            f"{'terminated' if isinstance(stop, Terminated) else 'interrupted'} at "
+            f"{model.num_timesteps} timesteps; checkpoint saved. Continue with "
             f"'simic train --resume {run} --timesteps {config.timesteps}'"
         )
-        return True
+        return exit_status(stop)
     atomic_save_model(model, run / CHECKPOINT_FILE)
     atomic_save_model(model, run / MODEL_FILE)
     out(f"done: {model.num_timesteps} timesteps; model saved to {run / MODEL_FILE}")
-    return False
+    return 0

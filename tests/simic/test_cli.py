@@ -133,3 +133,64 @@ def test_blueprints_at_a_width_lists_only_what_builds_there(capsys):
     assert main(["blueprints", "--topology", "transformer", "--dim", "30"]) == 0
     out = capsys.readouterr().out
     assert "mlp_small" in out and "attention" not in out
+
+
+CONFIG_FILES = {
+    "ppo_not_a_mapping.yaml": (b"ppo: 5\n", "ppo must be a mapping"),
+    "net_arch_not_a_list.yaml": (b"ppo: {net_arch: 64}\n", "ppo.net_arch must be a list"),
+    "not_utf8.yaml": (b"\xff\xfe\x00timesteps: 5\n", "is not utf-8 text"),
+    "env_kwargs_not_a_mapping.yaml": (b"env_kwargs: [1]\n", "env_kwargs must be a mapping"),
+    "flat_ppo_key.yaml": (b"n_steps: 64\n", "did you mean 'ppo.n_steps'"),
+    "misspelled_ppo_key.yaml": (b"ppo: {gama: 0.9}\n", "did you mean 'gamma'"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIG_FILES))
+def test_bad_config_files_are_one_line(tmp_path, capsys, name):
+    content, expected = CONFIG_FILES[name]
+    file = tmp_path / name
+    file.write_bytes(content)
+    # --env-kwargs too, so the file's sections are merged with the command line's
+    argv = ["train", "--config", str(file), "--out", str(tmp_path / "run")]
+    assert main([*argv, "--env-kwargs", "budget=4", "--gamma", "0.9"]) == 2
+    assert expected in _one_error_line(capsys.readouterr().err).lower()
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (["train", "--device", "banana"], "unknown device 'banana'"),
+        (["evaluate", "--device", "banana"], "unknown device 'banana'"),
+        (["train", "--n-steps", "1"], "leaves a minibatch of one sample"),
+        (["train", "--n-steps", "65", "--batch-size", "64"], "leaves a minibatch of one sample"),
+        (["train", "--batch-size", "1"], "ppo.batch_size must be an int >= 2"),
+        (["train", "--gama", "0.9"], "--gama (did you mean --gamma?)"),
+        (["train", "--gama", "0.9"], "(see 'simic train --help')"),
+        (["evaluate", "--episodes", "x"], "(see 'simic evaluate --help')"),
+    ],
+)
+def test_train_and_evaluate_user_errors_are_one_line(tmp_path, capsys, argv, expected):
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    assert expected in _one_error_line(capsys.readouterr().err).lower()
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_an_out_path_under_a_file_is_one_line(tmp_path, capsys, command):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    argv = [command, "--out", str(blocker / "x"), "--env-kwargs", "budget=3"]
+    assert main(argv) == 2
+    assert "cannot be written (not a directory)" in _one_error_line(capsys.readouterr().err).lower()
+
+
+def test_ctrl_c_before_any_work_is_saved_exits_130_without_a_traceback(monkeypatch, capsys):
+    from simic import cli_runs
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_runs, "run_evaluate", interrupted)
+    assert main(["evaluate", "--policy", "nogrow"]) == 130
+    assert capsys.readouterr().err.strip() == "simic: interrupted"

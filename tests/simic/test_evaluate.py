@@ -1,6 +1,8 @@
 """``simic evaluate``: the table, results.json, episodes.csv, figures, replay and export."""
 
+import contextlib
 import csv
+import io
 import json
 
 import pytest
@@ -11,6 +13,7 @@ from simic.evaluate import episode_record
 
 @pytest.fixture(scope="module")
 def evaluation(tmp_path_factory):
+    """The acceptance command, run once; every test that reads its files gets them written."""
     out = tmp_path_factory.mktemp("eval")
     argv = [
         "evaluate",
@@ -31,13 +34,15 @@ def evaluation(tmp_path_factory):
         "--out",
         str(out),
     ]
-    return out, argv
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = main(argv)
+    return out, status, printed.getvalue()
 
 
-def test_acceptance_command_writes_table_results_csv_and_figures(evaluation, capsys):
-    out, argv = evaluation
-    assert main(argv) == 0
-    printed = capsys.readouterr().out
+def test_acceptance_command_writes_table_results_csv_and_figures(evaluation):
+    out, status, printed = evaluation
+    assert status == 0
     for policy in ("heuristic", "random", "nogrow", "growall"):
         assert policy in printed
     assert "test accuracy %" in printed and "±" in printed
@@ -57,14 +62,14 @@ def test_acceptance_command_writes_table_results_csv_and_figures(evaluation, cap
 
 
 def test_every_episode_in_results_replays(evaluation):
-    out, _ = evaluation
+    out, _, _ = evaluation
     record = episode_record(out / "results.json", "growall", 1001)
     report = record.validate()
     assert report.ok, str(report)
 
 
 def test_nogrow_never_grows_and_growall_does(evaluation):
-    out, _ = evaluation
+    out, _, _ = evaluation
     data = {p["policy"]: p for p in json.loads((out / "results.json").read_text())["policies"]}
     assert data["nogrow"]["summary"]["param_growth"]["mean"] == 0
     assert data["growall"]["summary"]["param_growth"]["mean"] > 0

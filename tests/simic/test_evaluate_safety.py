@@ -1,0 +1,121 @@
+"""``simic evaluate`` refuses bad output folders and foreign models up front, keeps finished
+episodes when stopped, and never mixes the environments of two evaluations in one process."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from simic import evaluate as evaluate_module
+from simic.cli import main
+from simic.evaluate import EvaluateConfig, evaluate
+from simic.signals import Terminated
+from tests.simic.test_train import SMALL
+
+
+@pytest.fixture(scope="module")
+def mnist1d_model(tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "RUN"
+    argv = ["train", "--out", str(run), "--timesteps", "32", "--eval-every", "0", *SMALL]
+    assert main(argv) == 0
+    return run / "model.zip"
+
+
+def _evaluate_model(model, env_id, *extra):
+    argv = ["evaluate", "--policy", str(model), "--env", env_id, "--episodes", "1"]
+    return main([*argv, "--env-kwargs", "budget=3", "batches_per_step=1", *extra])
+
+
+@pytest.mark.parametrize("env_id", ["simic/Grow-MNIST1D-Transformer-v0", "simic/Grow-Digits-v0"])
+def test_a_model_refuses_another_environment_with_one_line(mnist1d_model, env_id, capsys):
+    assert _evaluate_model(mnist1d_model, env_id) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--transfer" in err
+    assert f"trained on simic/Grow-MNIST1D-v0, not {env_id}" in err
+
+
+def test_transfer_is_an_explicit_opt_in(mnist1d_model, capsys):
+    assert _evaluate_model(mnist1d_model, "simic/Grow-Digits-v0", "--transfer") == 0
+    assert "model.zip" in capsys.readouterr().out
+
+
+def test_the_model_file_records_its_environment(mnist1d_model):
+    from sb3_contrib import MaskablePPO
+
+    from simic.provenance import recorded
+
+    signature = recorded(MaskablePPO.load(mnist1d_model))
+    assert signature is not None and signature.env_id == "simic/Grow-MNIST1D-v0"
+    assert signature.slots == ("block0", "block1") and "conv_light" in signature.blueprints
+    assert "val_accuracy" in signature.observation
+
+
+def test_an_unwritable_out_fails_before_any_episode(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    start = time.perf_counter()
+    argv = ["evaluate", "--policy", "nogrow", "--episodes", "50", "--out", str(blocker / "x")]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert "cannot be written" in captured.err and "evaluating" not in captured.out
+    assert time.perf_counter() - start < 30
+
+
+@pytest.mark.parametrize("stop,status", [(KeyboardInterrupt, 130), (Terminated, 143)])
+def test_an_interrupted_evaluation_keeps_its_finished_episodes(tmp_path, monkeypatch, stop, status):
+    played = []
+    real_play = evaluate_module._play
+
+    def play_then_stop(*job):
+        if len(played) == 3:
+            raise stop()
+        played.append(job)
+        return real_play(*job)
+
+    monkeypatch.setattr(evaluate_module, "_play", play_then_stop)
+    config = EvaluateConfig(
+        policies=("nogrow", "random"),
+        episodes=2,
+        env_kwargs={"budget": 3, "batches_per_step": 1},
+        out=str(tmp_path),
+    )
+    report = evaluate(config, out=lambda _: None)
+    assert report.exit_status == status and report.partial
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["partial"] is True
+    counts = {p["policy"]: len(p["episodes"]) for p in data["policies"]}
+    assert counts == {"nogrow": 2, "random": 1}
+    assert (tmp_path / "episodes.csv").read_text().count("\n") == 4  # header + 3 episodes
+
+
+def test_sigterm_during_a_parallel_evaluation_writes_partial_results(tmp_path):
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "simic", "evaluate", "--policy", "nogrow", "--episodes", "200"]
+    cmd += ["--n-envs", "2", "--out", str(out), "--env-kwargs", "budget=4"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not out.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(6)  # some episodes finish
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    assert "Traceback" not in stderr + stdout
+    data = json.loads((out / "results.json").read_text())
+    assert data["partial"] is True and len(data["policies"][0]["episodes"]) < 200
+
+
+def _nogrow_accuracy(env_id: str) -> float:
+    config = EvaluateConfig(env=env_id, policies=("nogrow",), episodes=1, env_kwargs={"budget": 2})
+    return evaluate(config, out=lambda _: None).summaries["nogrow"].test_accuracy.mean
+
+
+def test_two_evaluations_in_one_process_play_their_own_environments(monkeypatch):
+    monkeypatch.setattr(evaluate_module, "_WORKER_CACHE", {})
+    alone = _nogrow_accuracy("simic/Grow-MNIST1D-v0")
+    monkeypatch.setattr(evaluate_module, "_WORKER_CACHE", {})
+    _nogrow_accuracy("simic/Grow-Digits-v0")
+    assert _nogrow_accuracy("simic/Grow-MNIST1D-v0") == alone
