@@ -1,6 +1,6 @@
 """envs: Gymnasium environments in which growing a network while it trains is the game.
 
-Importing this package registers the ids::
+Importing this package registers one id per task spec (``envs.TASKS``)::
 
     simic/Grow-MNIST1D-v0              a deliberately small 1-D CNN on MNIST-1D (the default)
     simic/Grow-MNIST1D-Transformer-v0  a small transformer on MNIST-1D as a 40-token sequence
@@ -19,7 +19,7 @@ from envs.observation import UNKNOWN, ObservationLayout
 from envs.recording import EpisodeRecord, RecordEpisode, ReplayReport
 from envs.registration import EMBEDDED_IDS, ENV_IDS, register_envs
 from envs.reward import RewardContext, RewardMode, RewardTerms
-from envs.tasks import TASKS, TaskSpec
+from envs.tasks import TASKS, TaskSpec, get_task, task_for_id
 from envs.wrappers import DictMaskObservation
 
 register_envs()
@@ -47,5 +47,7 @@ __all__ = [
     "RewardMode",
     "RewardTerms",
     "TaskSpec",
+    "get_task",
     "register_envs",
+    "task_for_id",
 ]

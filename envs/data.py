@@ -9,7 +9,8 @@
 * ``cifar10`` — read from a local ``data_dir`` holding the standard ``cifar-10-batches-py``
   folder; nothing is downloaded. 45000 / 5000 / 10000.
 
-Everything lives in memory as tensors; the environment slices batches from them.
+Everything lives in memory as tensors; the environment slices batches from them. Which loader
+a task uses is written once, in its spec (:data:`envs.tasks.TASKS`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import torch
 from torch import Tensor
 
 from envs.atomic import atomic_write_bytes
-from kasmina.errors import KasminaError, UnknownChoiceError
+from kasmina.errors import KasminaError
 
 MNIST1D_CACHE_VERSION = 1
 
@@ -74,6 +75,10 @@ class TaskData:
         return TaskData(
             self.train.to(device), self.val.to(device), self.test.to(device), self.num_classes
         )
+
+
+Loader = Callable[[str | None], TaskData]
+"""Reads a task's data: ``loader(data_dir) -> TaskData`` (see :class:`envs.tasks.TaskSpec`)."""
 
 
 def cache_dir() -> Path:
@@ -253,16 +258,12 @@ def load_cifar10(data_dir: str | None = None) -> TaskData:
     )
 
 
-LOADERS: dict[str, Callable[[str | None], TaskData]] = {
-    "mnist1d": load_mnist1d,
-    "digits": load_digits,
-    "cifar10": load_cifar10,
-}
+def load_cached(loader: Loader, data_dir: str | None = None) -> TaskData:
+    """``loader(data_dir)``, memoised per process, so that vector envs share one copy."""
+    # Always two positional arguments: lru_cache keys f(x) and f(x, None) apart.
+    return _memo(loader, data_dir)
 
 
 @lru_cache(maxsize=8)
-def load_task_data(name: str, data_dir: str | None = None) -> TaskData:
-    """The data of task ``name`` (memoised per process, so vector envs share one copy)."""
-    if name not in LOADERS:
-        raise UnknownChoiceError("dataset", name, LOADERS)
-    return LOADERS[name](data_dir)
+def _memo(loader: Loader, data_dir: str | None) -> TaskData:
+    return loader(data_dir)

@@ -23,7 +23,7 @@ from envs.actions import (
     action_index,
 )
 from envs.config import GrowthEnvConfig
-from envs.data import Split, TaskData, load_task_data
+from envs.data import Split, TaskData
 from envs.evaluation import evaluate_split
 from envs.observation import UNKNOWN, ObservationLayout, squash
 from envs.reward import RewardContext, RewardTerms, RewardTracker
@@ -179,7 +179,7 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
         return self.config.slots
 
     def _load_data(self) -> TaskData:
-        data = load_task_data(self.task.dataset, self.config.data_dir)
+        data = self.task.load_data(self.config.data_dir)
         if self.task.as_sequence:
             data = TaskData(
                 _as_sequence(data.train),

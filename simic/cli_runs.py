@@ -8,11 +8,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
-
 import envs
 from kasmina import seeded_init
-from simic.envutil import SimicError, load_config_file, parse_kwargs, simic_env_ids
+from simic.envutil import SimicError, load_config_file, parse_kwargs
 from simic.evaluate import EvaluateConfig, evaluate
 from simic.policies import POLICY_NAMES
 from simic.train import (
@@ -205,19 +203,22 @@ def add_evaluate(subparsers: argparse._SubParsersAction) -> None:
 
 # ----------------------------------------------------------------------------------- envs
 def run_envs(args: argparse.Namespace) -> int:
+    # One row per task spec (one spec per registered id), in id order.
+    tasks = sorted(envs.TASKS.values(), key=lambda task: task.env_id)
     rows = [("id", "host", "params", "slots", "blueprints")]
-    for env_id in simic_env_ids():
-        task = envs.TASKS[gym.spec(env_id).kwargs["task"]]
+    for task in tasks:
         with seeded_init(0):
             host = task.host_factory()
         slots = ", ".join(f"{s}({w})" for s, w in host.injection_points().items())
         params = sum(p.numel() for p in host.parameters())
-        rows.append((env_id, type(host).__name__, f"{params:,}", slots, ", ".join(task.blueprints)))
+        rows.append(
+            (task.env_id, type(host).__name__, f"{params:,}", slots, ", ".join(task.blueprints))
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
         print("  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]]))
-    for env_id in simic_env_ids():
-        print(f"  {env_id}: {envs.TASKS[gym.spec(env_id).kwargs['task']].description}")
+    for task in tasks:
+        print(f"  {task.env_id}: {task.description}")
     return 0
 
 

@@ -59,9 +59,16 @@ def test_digits_splits_are_fixed_and_disjoint():
     assert overlap < 10  # digits has a few exact duplicate images; splits are by index
 
 
-def test_unknown_dataset_suggests():
+def test_unknown_task_suggests():
     with pytest.raises(envs.ConfigError.__mro__[1], match="did you mean 'digits'"):
-        env_data.load_task_data("digit")
+        envs.get_task("digit")
+
+
+def test_task_data_is_loaded_once_per_process():
+    # Tasks that share a loader share its data: vector envs must not hold one copy each.
+    first = envs.get_task("digits").load_data()
+    assert envs.get_task("digits").load_data() is first
+    assert env_data.load_cached(load_digits) is first
 
 
 def test_atomic_writes_get_ordinary_file_permissions(tmp_path):

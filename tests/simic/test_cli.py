@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from functools import partial
 
 import pytest
 import torch
 
-from kasmina import BlueprintRegistry
+import envs
+from kasmina import BlueprintRegistry, CNNHost
 from simic.cli import main
 
 
@@ -194,3 +196,22 @@ def test_ctrl_c_before_any_work_is_saved_exits_130_without_a_traceback(monkeypat
     monkeypatch.setattr(cli_runs, "run_evaluate", interrupted)
     assert main(["evaluate", "--policy", "nogrow"]) == 130
     assert capsys.readouterr().err.strip() == "simic: interrupted"
+
+
+def test_envs_lists_every_task_spec(monkeypatch, capsys):
+    # A spec that was never registered with gymnasium still shows: the listing reads the specs.
+    extra = envs.TaskSpec(
+        env_id="simic/Grow-Extra-v0",
+        name="extra",
+        description="a spec added by this test",
+        host_factory=partial(CNNHost, 1, 10, (4,), spatial_dims=1),
+        blueprints=("conv_light",),
+        loader=envs.TASKS["digits"].loader,
+    )
+    monkeypatch.setitem(envs.TASKS, "extra", extra)
+    assert main(["envs"]) == 0
+    out = capsys.readouterr().out
+    for spec in envs.TASKS.values():
+        assert f"  {spec.env_id}: {spec.description}" in out
+        assert any(line.startswith(spec.env_id + " ") for line in out.splitlines())
+
