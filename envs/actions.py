@@ -60,7 +60,11 @@ WAIT = GrowthAction(ActionKind.WAIT)
 
 
 class InvalidActionError(KasminaError, ValueError):
-    """An action that is not an index, out of range, or masked now (with ``strict=True``)."""
+    """An action that is not an index, out of range, or masked now (with ``strict=True``).
+
+    Not a :class:`~kasmina.errors.UserError`: actions come from an agent's code, so one that is
+    not valid is a bug in that code, to be seen with its traceback.
+    """
 
 
 def action_index(action: object, n: int) -> int:

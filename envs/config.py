@@ -13,9 +13,9 @@ import torch
 from envs.reward import RewardConfig, RewardFn, RewardMode
 from envs.tasks import TaskSpec, get_task
 from kasmina import AlphaSchedule, BlueprintRegistry, LifecycleConfig, OptimizerSpec
-from kasmina.errors import KasminaError, UnexpectedKeywordError, UnknownChoiceError
+from kasmina.errors import UnknownChoiceError, UserError
 from kasmina.memory import PressureProbe
-from kasmina.validation import require_int, require_number
+from kasmina.validation import reject_unknown, require_int, require_number
 
 _POSITIVE_INTS = (
     "budget",
@@ -29,7 +29,7 @@ _POSITIVE_INTS = (
 _NON_NEGATIVE = ("param_rent", "invalid_action_penalty", "divergence_penalty", "weight_decay")
 
 
-class ConfigError(KasminaError, ValueError):
+class ConfigError(UserError, ValueError):
     """A GrowthEnv keyword argument with a bad value."""
 
 
@@ -134,10 +134,7 @@ class GrowthEnvConfig:
     def from_kwargs(cls, task: TaskSpec | str, kwargs: Mapping[str, object]) -> GrowthEnvConfig:
         """Task defaults overlaid with ``kwargs``; unknown keywords raise with suggestions."""
         spec = get_task(task) if isinstance(task, str) else task
-        names = [f.name for f in dataclasses.fields(cls)]
-        unknown = set(kwargs) - set(names)
-        if unknown:
-            raise UnexpectedKeywordError("GrowthEnv", unknown, names)
+        reject_unknown("GrowthEnv", kwargs, [f.name for f in dataclasses.fields(cls)])
         config = cls(**{**spec.defaults, **kwargs})
         for name in config.blueprints or ():
             BlueprintRegistry.spec(spec.topology, name)

@@ -33,16 +33,16 @@ import torch
 from torch import Tensor
 
 from envs.atomic import atomic_write_bytes
-from kasmina.errors import KasminaError
+from kasmina.errors import UserError
 
 MNIST1D_CACHE_VERSION = 1
 
 
-class DataUnavailableError(KasminaError, FileNotFoundError):
+class DataUnavailableError(UserError, FileNotFoundError):
     """A task's data is not on this machine; the message says how to get it."""
 
 
-class DataCorruptError(KasminaError, ValueError):
+class DataCorruptError(UserError, ValueError):
     """A data file that is there but cannot be read as what it should be; the message names it."""
 
 

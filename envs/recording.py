@@ -16,12 +16,12 @@ import gymnasium as gym
 
 from envs.actions import action_index
 from envs.atomic import atomic_write_text
-from kasmina.errors import KasminaError
+from kasmina.errors import UserError
 
 FORMAT_VERSION = 1
 
 
-class RecordError(KasminaError, ValueError):
+class RecordError(UserError, ValueError):
     """An episode that cannot be recorded, saved or loaded as asked."""
 
 

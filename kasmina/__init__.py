@@ -14,9 +14,11 @@ from kasmina.blueprints import BlueprintRegistry, BlueprintSpec, Registry, SeedM
 from kasmina.errors import (
     GrowthOOMError,
     IllegalTransitionError,
+    InvalidValueError,
     KasminaError,
     UnexpectedKeywordError,
     UnknownChoiceError,
+    UserError,
 )
 from kasmina.hosts import CNNHost, HostNetwork, TransformerHost
 from kasmina.lifecycle import TRANSITIONS, AlphaSchedule, LifecycleConfig, SeedStage, StageChange
@@ -41,6 +43,7 @@ __all__ = [
     "GrowthOOMError",
     "HostNetwork",
     "IllegalTransitionError",
+    "InvalidValueError",
     "KasminaError",
     "LifecycleConfig",
     "MemoryGovernor",
@@ -58,6 +61,7 @@ __all__ = [
     "TransformerHost",
     "UnexpectedKeywordError",
     "UnknownChoiceError",
+    "UserError",
     "device_memory_pressure",
     "seeded_init",
 ]

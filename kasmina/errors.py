@@ -1,9 +1,18 @@
 """Typed errors shared by every layer of simic.
 
-Every error that a user can cause by passing a bad value says what the value was, what the valid
-choices are and, where one is close, which one was probably meant (difflib). Callers catch the
-typed classes; the base classes also derive from the built-in error a Python user would expect
-(``ValueError`` for bad values, ``TypeError`` for bad keywords).
+Two families, one line between them:
+
+* :class:`UserError` — the input was wrong (a bad value, an unknown name, an unexpected keyword,
+  an unreadable data or config file). The person running the code fixes it by changing what they
+  passed; the command line prints it as one line and exits with status 2.
+* Every other :class:`KasminaError` (:class:`IllegalTransitionError`, :class:`GrowthOOMError`,
+  an API called out of order) — the code or the machine went wrong. The command line lets it
+  raise, so that its traceback points at the bug.
+
+Every user error says what the value was, what the valid choices are and, where one is close,
+which one was probably meant (difflib). Callers catch the typed classes; they also derive from
+the built-in error a Python user would expect (``ValueError`` for bad values, ``TypeError`` for
+bad keywords).
 """
 
 from __future__ import annotations
@@ -13,7 +22,15 @@ from collections.abc import Iterable
 
 
 class KasminaError(Exception):
-    """Base class of every error raised on purpose by kasmina."""
+    """Base class of every error raised on purpose by kasmina, envs and simic."""
+
+
+class UserError(KasminaError):
+    """Base class of the errors that bad input causes (reported as one line, never a bug)."""
+
+
+class InvalidValueError(UserError, ValueError):
+    """A value outside what a setting allows (a width of 0, a negative learning rate, ...)."""
 
 
 def closest(value: str, choices: Iterable[str]) -> str | None:
@@ -22,7 +39,7 @@ def closest(value: str, choices: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
-class UnknownChoiceError(KasminaError, ValueError):
+class UnknownChoiceError(UserError, ValueError):
     """A value that is not one of a known set of names (a blueprint, a topology, a slot, ...)."""
 
     def __init__(self, kind: str, value: object, choices: Iterable[str], context: str = "") -> None:
@@ -36,7 +53,7 @@ class UnknownChoiceError(KasminaError, ValueError):
         super().__init__(f"unknown {kind} {value!r}{where}{hint} Valid choices: {valid}.")
 
 
-class UnexpectedKeywordError(KasminaError, TypeError):
+class UnexpectedKeywordError(UserError, TypeError):
     """A keyword argument that a factory (blueprint, environment, ...) does not accept."""
 
     def __init__(
@@ -65,7 +82,11 @@ class UnexpectedKeywordError(KasminaError, TypeError):
 
 
 class IllegalTransitionError(KasminaError, RuntimeError):
-    """A seed lifecycle transition that the transition table does not allow."""
+    """A seed lifecycle transition that the transition table does not allow.
+
+    Not a :class:`UserError`: callers (the environment's action mask, a policy) must only ask for
+    allowed transitions, so reaching this is a bug to see with its traceback.
+    """
 
     def __init__(
         self, slot_id: str, current: object, requested: object, allowed: Iterable[object]

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from kasmina.blueprints.cnn import group_norm
 from kasmina.blueprints.registry import Topology
-from kasmina.errors import KasminaError, UnknownChoiceError
+from kasmina.errors import InvalidValueError, UnknownChoiceError
 
 SlotFn = Callable[[Tensor], Tensor]
 
@@ -39,7 +39,7 @@ class HostNetwork(nn.Module, ABC):
 
 def _positive(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise KasminaError(f"{name} must be a positive int, got {value!r}")
+        raise InvalidValueError(f"{name} must be a positive int, got {value!r}")
     return value
 
 
@@ -87,7 +87,7 @@ class CNNHost(HostNetwork):
             raise UnknownChoiceError("spatial_dims", spatial_dims, ["1", "2"])
         widths = [_positive("CNNHost widths", w) for w in widths]
         if not widths:
-            raise KasminaError("CNNHost needs at least one block width")
+            raise InvalidValueError("CNNHost needs at least one block width")
         _positive("in_channels", in_channels)
         _positive("num_classes", num_classes)
         conv = nn.Conv1d if spatial_dims == 1 else nn.Conv2d
@@ -180,7 +180,7 @@ class TransformerHost(HostNetwork):
         ):
             _positive(f"TransformerHost {name}", value)
         if dim % heads:
-            raise KasminaError(f"TransformerHost heads ({heads}) must divide dim ({dim})")
+            raise InvalidValueError(f"TransformerHost heads ({heads}) must divide dim ({dim})")
         self.dim, self.seq_len, self.in_features = dim, seq_len, in_features
         self.embed = nn.Linear(in_features, dim)
         self.pos = nn.Parameter(torch.randn(1, seq_len, dim) * 0.02)

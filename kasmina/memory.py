@@ -27,7 +27,7 @@ from typing import TypeVar
 
 import torch
 
-from kasmina.errors import GrowthOOMError, KasminaError
+from kasmina.errors import GrowthOOMError, InvalidValueError, KasminaError
 
 T = TypeVar("T")
 
@@ -99,12 +99,12 @@ class MemoryGovernor:
         empty_cache: Callable[[torch.device], None] = _empty_device_cache,
     ) -> None:
         if not 0.0 <= low_water < high_water <= 1.0:
-            raise KasminaError(
+            raise InvalidValueError(
                 "MemoryGovernor needs 0 <= low_water < high_water <= 1, got "
                 f"low_water={low_water}, high_water={high_water}"
             )
         if oom_hold_steps < 0:
-            raise KasminaError(f"oom_hold_steps must be >= 0, got {oom_hold_steps}")
+            raise InvalidValueError(f"oom_hold_steps must be >= 0, got {oom_hold_steps}")
         self.probe = probe or device_memory_pressure
         self.high_water, self.low_water = high_water, low_water
         self.oom_hold_steps = oom_hold_steps

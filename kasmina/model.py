@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from kasmina.blueprints.base import SeedModule
 from kasmina.blueprints.registry import BlueprintRegistry, Registry
-from kasmina.errors import KasminaError, UnknownChoiceError
+from kasmina.errors import InvalidValueError, KasminaError, UnknownChoiceError
 from kasmina.hosts import HostNetwork
 from kasmina.lifecycle import LifecycleConfig, SeedStage, StageChange
 from kasmina.memory import CheckpointEvent, MemoryGovernor
@@ -100,7 +100,7 @@ def _describe_slot(slot: SeedSlot) -> dict[str, object]:
     if slot.stage.has_seed:
         for key, value in slot.seed_kwargs.items():
             if not isinstance(value, _JSON_SCALARS):
-                raise KasminaError(
+                raise InvalidValueError(
                     f"slot {slot.slot_id!r}: seed keyword {key}={value!r} is a "
                     f"{type(value).__name__}, not a JSON scalar (str, int, float, bool, None), "
                     "so the seed cannot be described"
@@ -113,22 +113,26 @@ def _describe_slot(slot: SeedSlot) -> dict[str, object]:
 def _parse_entry(slot_id: str, entry: object) -> _SlotRecord:
     """A description entry as a :class:`_SlotRecord`; anything malformed raises, naming it."""
     if not isinstance(entry, Mapping) or "stage" not in entry:
-        raise KasminaError(f"slot {slot_id!r}: an entry needs at least a 'stage', got {entry!r}")
+        raise InvalidValueError(
+            f"slot {slot_id!r}: an entry needs at least a 'stage', got {entry!r}"
+        )
     name = entry["stage"]
     if not isinstance(name, str) or name not in SeedStage.__members__:
         raise UnknownChoiceError("stage", name, SeedStage.__members__, context=f"for {slot_id!r}")
     stage = SeedStage[name]
     blueprint = entry.get("blueprint")
     if not (blueprint is None or isinstance(blueprint, str)):
-        raise KasminaError(f"slot {slot_id!r}: blueprint must be a name, got {blueprint!r}")
+        raise InvalidValueError(f"slot {slot_id!r}: blueprint must be a name, got {blueprint!r}")
     if (blueprint is None) != (stage is SeedStage.DORMANT):
-        raise KasminaError(
+        raise InvalidValueError(
             f"slot {slot_id!r}: a {stage} slot "
             f"{'needs a' if blueprint is None else 'has no'} blueprint, got {blueprint!r}"
         )
     ticks = entry.get("ticks_in_stage", 0)
     if isinstance(ticks, bool) or not isinstance(ticks, int) or ticks < 0:
-        raise KasminaError(f"slot {slot_id!r}: ticks_in_stage must be an int >= 0, got {ticks!r}")
+        raise InvalidValueError(
+            f"slot {slot_id!r}: ticks_in_stage must be an int >= 0, got {ticks!r}"
+        )
     if not stage.has_seed:
         return _SlotRecord(stage, blueprint, ticks, 0.0, {})
     return _SlotRecord(
@@ -139,14 +143,16 @@ def _parse_entry(slot_id: str, entry: object) -> _SlotRecord:
 def _parse_alpha(slot_id: str, entry: Mapping[str, object]) -> float:
     alpha = entry.get("alpha")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
-        raise KasminaError(f"slot {slot_id!r}: alpha must be a number in [0, 1], got {alpha!r}")
+        raise InvalidValueError(
+            f"slot {slot_id!r}: alpha must be a number in [0, 1], got {alpha!r}"
+        )
     return float(alpha)
 
 
 def _parse_kwargs(slot_id: str, entry: Mapping[str, object]) -> dict[str, object]:
     kwargs = entry.get("seed_kwargs", {})
     if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
-        raise KasminaError(
+        raise InvalidValueError(
             f"slot {slot_id!r}: seed_kwargs must map keyword names to values, got {kwargs!r}"
         )
     return dict(kwargs)
@@ -363,7 +369,7 @@ class MorphogeneticModel(nn.Module):
         self, description: Mapping[str, Mapping[str, object]]
     ) -> dict[str, _SlotRecord]:
         if not isinstance(description, Mapping):
-            raise KasminaError(
+            raise InvalidValueError(
                 f"a seed description must be a mapping of slot id to entry, got {description!r}"
             )
         for slot_id in description:
@@ -371,7 +377,7 @@ class MorphogeneticModel(nn.Module):
                 raise UnknownChoiceError("slot", slot_id, self.slots, context="in this model")
         missing = [s for s in self.slots if s not in description]
         if missing:
-            raise KasminaError(f"the seed description has no entry for slot(s) {missing}")
+            raise InvalidValueError(f"the seed description has no entry for slot(s) {missing}")
         records = {s: _parse_entry(s, description[s]) for s in self.slots}
         for slot_id, record in records.items():
             if record.blueprint is not None:  # also PRUNED / EMBARGOED names: catch typos

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from kasmina.errors import KasminaError, UnknownChoiceError
+from kasmina.errors import InvalidValueError, UnknownChoiceError
 
 _OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
@@ -37,11 +37,13 @@ class OptimizerSpec:
         if not isinstance(self.name, str) or self.name not in _OPTIMIZERS:  # [..] is unhashable
             raise UnknownChoiceError("optimizer", self.name, _OPTIMIZERS)
         if not self.lr > 0:
-            raise KasminaError(f"optimizer lr must be > 0, got {self.lr!r}")
+            raise InvalidValueError(f"optimizer lr must be > 0, got {self.lr!r}")
         if not self.weight_decay >= 0:
-            raise KasminaError(f"optimizer weight_decay must be >= 0, got {self.weight_decay!r}")
+            raise InvalidValueError(
+                f"optimizer weight_decay must be >= 0, got {self.weight_decay!r}"
+            )
         if not 0 <= self.momentum < 1:
-            raise KasminaError(f"optimizer momentum must be in [0, 1), got {self.momentum!r}")
+            raise InvalidValueError(f"optimizer momentum must be in [0, 1), got {self.momentum!r}")
 
     def hyperparameters(self) -> dict[str, float]:
         """Keyword arguments of the optimizer (also used for added parameter groups)."""

@@ -1,10 +1,13 @@
-"""Validating configuration values: one wording for every layer's "must be ..." errors."""
+"""Validating configuration values: one wording for every layer's "must be ..." errors, and
+one check for keyword names that a config does not have (GrowthEnv, the heuristic, train
+configs all reject them through :func:`reject_unknown`)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
-from kasmina.errors import KasminaError
+from kasmina.errors import InvalidValueError, UnexpectedKeywordError, UserError
 
 
 def is_int(value: object) -> bool:
@@ -18,7 +21,7 @@ def is_number(value: object) -> bool:
 
 
 def require_int(
-    name: str, value: object, minimum: int, error: type[KasminaError] = KasminaError
+    name: str, value: object, minimum: int, error: type[UserError] = InvalidValueError
 ) -> int:
     """``value`` if it is an int >= ``minimum``, else ``error("<name> must be ...")``."""
     if not is_int(value) or value < minimum:  # type: ignore[operator]
@@ -33,7 +36,7 @@ def require_number(
     low: float | None = None,
     high: float | None = None,
     low_open: bool = False,
-    error: type[KasminaError] = KasminaError,
+    error: type[UserError] = InvalidValueError,
 ) -> float:
     """``value`` if it is a finite number in the range, else ``error`` naming the range.
 
@@ -52,3 +55,21 @@ def require_number(
         bound = f" {' and '.join(parts)}" if parts else ""
         raise error(f"{name} must be a finite number{bound}, got {value!r}")
     return float(value)  # type: ignore[arg-type]
+
+
+def reject_unknown(
+    owner: str, given: Iterable[object], accepted: Iterable[str], *, hints: Iterable[str] = ()
+) -> None:
+    """Raise :class:`UnexpectedKeywordError` if ``given`` holds a name not in ``accepted``.
+
+    Args:
+        owner: Who takes the keywords, for the message (``"GrowthEnv"``, ``"ppo config"``).
+        given: The names passed (a mapping's keys, a set of keywords).
+        accepted: The names ``owner`` takes.
+        hints: Names offered as suggestions and listed as valid, without being accepted here
+            (e.g. ``"ppo.n_steps"``, which belongs in a nested section).
+    """
+    names = list(accepted)
+    unknown = {str(k) for k in given} - set(names)
+    if unknown:
+        raise UnexpectedKeywordError(owner, unknown, [*names, *hints])

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from kasmina import BlueprintRegistry, KasminaError, Topology
+from kasmina import BlueprintRegistry, Topology, UserError
 from kasmina.errors import closest
 from simic import cli_runs
 from simic.demo import DEVICE_TYPES, DemoConfig, run_demo
@@ -185,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         return USAGE_ERROR
     try:
         return handler(args)
-    except KasminaError as exc:  # a value kasmina rejected: the user's to fix, not a bug
+    # Only input the user can fix is one line; any other error (an IllegalTransitionError from
+    # code, a TypeError) is a bug and keeps its traceback.
+    except UserError as exc:
         return _report(exc)
     except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM before a command could save work
         print(

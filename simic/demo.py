@@ -28,7 +28,6 @@ from kasmina import (
     BlueprintRegistry,
     CheckpointEvent,
     CNNHost,
-    KasminaError,
     LifecycleConfig,
     MorphogeneticModel,
     OptimizerSpec,
@@ -36,6 +35,7 @@ from kasmina import (
     SeedStage,
     StageChange,
     UnknownChoiceError,
+    UserError,
     seeded_init,
 )
 from kasmina.threads import torch_threads
@@ -71,7 +71,7 @@ _SCALE_RANGE = (0.8, 1.2)
 _NOISE_STD = 0.3
 
 
-class DemoConfigError(KasminaError, ValueError):
+class DemoConfigError(UserError, ValueError):
     """A :class:`DemoConfig` field with a bad value."""
 
 
@@ -350,12 +350,12 @@ def resolve_device(value: str) -> torch.device:
         "mps": torch.backends.mps.is_available(),
     }[device.type]
     if not available:
-        raise KasminaError(
+        raise DemoConfigError(
             f"device {value!r} is not available here (this torch build or "
             f"machine has no {device.type.upper()} support); use --device cpu"
         )
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise KasminaError(
+        raise DemoConfigError(
             f"device {value!r} does not exist: torch sees "
             f"{torch.cuda.device_count()} CUDA device(s)"
         )
@@ -583,7 +583,7 @@ def run_demo(config: DemoConfig | None = None, out: Printer = print) -> DemoRepo
     global RNG states and torch's thread count are the same afterwards as before.
 
     Raises:
-        KasminaError: if the configured device is not available here.
+        DemoConfigError: if the configured device is not available here.
     """
     config = config or DemoConfig()
     device = resolve_device(config.device)

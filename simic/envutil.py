@@ -12,10 +12,10 @@ import torch
 import yaml
 
 import envs
-from kasmina.errors import KasminaError, UnknownChoiceError
+from kasmina.errors import UnknownChoiceError, UserError
 
 
-class SimicError(KasminaError, ValueError):
+class SimicError(UserError, ValueError):
     """A user error in simic's training or evaluation (reported as one line by the CLI)."""
 
 

@@ -33,7 +33,7 @@ from envs.evaluation import evaluate_split
 from envs.growth_env import GrowthEnv
 from envs.tasks import get_task
 from kasmina import MorphogeneticModel, ParamCounts, seeded_init
-from kasmina.errors import KasminaError
+from kasmina.errors import KasminaError, UserError
 from kasmina.threads import torch_threads
 
 FORMAT = "simic-grown-model"
@@ -51,11 +51,11 @@ _KEYS = (
 )
 
 
-class ExportError(KasminaError, ValueError):
+class ExportError(UserError, ValueError):
     """A grown model that cannot be exported, or a file that is not a readable grown model."""
 
 
-class GrownModelNotFoundError(KasminaError, FileNotFoundError):
+class GrownModelNotFoundError(UserError, FileNotFoundError):
     """No file where a grown model was expected."""
 
 

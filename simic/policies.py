@@ -40,7 +40,14 @@ import numpy as np
 import envs
 from envs.actions import ActionKind, GrowthAction
 from envs.observation import UNKNOWN
-from kasmina import BlueprintRegistry, KasminaError, SeedStage, UnknownChoiceError, seeded_init
+from kasmina import (
+    BlueprintRegistry,
+    KasminaError,
+    SeedStage,
+    UnknownChoiceError,
+    UserError,
+    seeded_init,
+)
 from kasmina.errors import UnexpectedKeywordError
 from kasmina.validation import require_int, require_number
 from simic import provenance
@@ -53,7 +60,7 @@ WAIT = 0
 
 
 # ------------------------------------------------------------------------------------ errors
-class PolicyError(KasminaError, ValueError):
+class PolicyError(UserError, ValueError):
     """A policy that cannot be built or used: a bad file, mismatched spaces, a bad threshold."""
 
 

@@ -22,7 +22,8 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from kasmina.errors import KasminaError, UnexpectedKeywordError, UnknownChoiceError
+from kasmina.errors import InvalidValueError, KasminaError, UnknownChoiceError
+from kasmina.validation import reject_unknown
 
 BlueprintFactory = Callable[..., nn.Module]
 
@@ -99,16 +100,12 @@ class BlueprintSpec:
             return _count_params(self.factory, dim, kwargs)
 
     def _check_keywords(self, kwargs: dict[str, object]) -> None:
-        unknown = set(kwargs) - set(self.keywords)
-        if unknown:
-            raise UnexpectedKeywordError(
-                f"blueprint {self.topology}/{self.name}", unknown, self.keywords
-            )
+        reject_unknown(f"blueprint {self.topology}/{self.name}", kwargs, self.keywords)
 
 
 def _check_dim(dim: object) -> int:
     if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-        raise KasminaError(f"blueprint dim must be a positive int, got {dim!r}")
+        raise InvalidValueError(f"blueprint dim must be a positive int, got {dim!r}")
     return dim
 
 

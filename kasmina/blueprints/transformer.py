@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from kasmina.blueprints.base import NoopSeed, SeedModule
 from kasmina.blueprints.registry import BlueprintRegistry
-from kasmina.errors import KasminaError
+from kasmina.errors import InvalidValueError
 
 
 def zero_linear(d_in: int, d_out: int, bias: bool = True) -> nn.Linear:
@@ -60,7 +60,7 @@ class LoRASeed(SeedModule):
     def __init__(self, dim: int, *, rank: int = 8, alpha: float = 16.0) -> None:
         super().__init__()
         if not 1 <= rank <= dim:
-            raise KasminaError(f"lora rank must be in [1, {dim}] for dim {dim}, got {rank}")
+            raise InvalidValueError(f"lora rank must be in [1, {dim}] for dim {dim}, got {rank}")
         self.dim = dim
         self.down = nn.Linear(dim, rank, bias=False)
         self.up = zero_linear(rank, dim, bias=False)
@@ -81,7 +81,7 @@ class AttentionSeed(SeedModule):
         super().__init__(checkpoint=checkpoint, checkpointable=True)
         if heads < 1 or dim % heads:
             valid = [h for h in range(1, dim + 1) if dim % h == 0 and h <= 64]
-            raise KasminaError(
+            raise InvalidValueError(
                 f"attention heads must divide dim {dim}, got {heads}; valid choices: {valid}"
             )
         self.dim, self.heads, self.causal = dim, heads, causal
@@ -102,7 +102,7 @@ class _MLPSeed(SeedModule):
     def __init__(self, dim: int, expansion: int, checkpoint: bool) -> None:
         super().__init__(checkpoint=checkpoint, checkpointable=True)
         if expansion < 1:
-            raise KasminaError(f"mlp expansion must be >= 1, got {expansion}")
+            raise InvalidValueError(f"mlp expansion must be >= 1, got {expansion}")
         self.dim = dim
         self.norm = nn.LayerNorm(dim)
         self.fc1 = nn.Linear(dim, expansion * dim)

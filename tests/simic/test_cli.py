@@ -10,7 +10,8 @@ import pytest
 import torch
 
 import envs
-from kasmina import BlueprintRegistry, CNNHost
+from kasmina import BlueprintRegistry, CNNHost, IllegalTransitionError, SeedStage
+from simic import cli_runs
 from simic.cli import main
 
 
@@ -215,3 +216,38 @@ def test_envs_lists_every_task_spec(monkeypatch, capsys):
         assert f"  {spec.env_id}: {spec.description}" in out
         assert any(line.startswith(spec.env_id + " ") for line in out.splitlines())
 
+
+def test_a_user_error_is_one_line_with_status_2(capsys):
+    assert main(["evaluate", "--env", "simic/Grow-Digit-v0"]) == 2
+    assert "did you mean 'simic/Grow-Digits-v0'" in _one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    "bug",
+    [
+        IllegalTransitionError("block0", SeedStage.DORMANT, SeedStage.FOSSILIZED, []),
+        RuntimeError("a bug"),
+        TypeError("another bug"),
+    ],
+)
+def test_a_bug_keeps_its_traceback(monkeypatch, bug):
+    def broken(args):
+        raise bug
+
+    monkeypatch.setattr(cli_runs, "run_envs", broken)
+    with pytest.raises(type(bug)) as info:
+        main(["envs"])
+    assert info.value is bug and info.traceback[-1].name == "broken"
+
+
+def test_a_bug_prints_a_traceback_from_the_console_script():
+    script = (
+        "import sys; from simic import cli_runs; from simic.cli import main\n"
+        "def broken(args): raise RuntimeError('a bug')\n"
+        "cli_runs.run_envs = broken\n"
+        "sys.exit(main(['envs']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "RuntimeError: a bug" in result.stderr
+    assert "simic: error" not in result.stderr
