@@ -12,11 +12,8 @@ import torch
 import yaml
 
 import envs
-from kasmina.errors import UnknownChoiceError, UserError
-
-
-class SimicError(UserError, ValueError):
-    """A user error in simic's training or evaluation (reported as one line by the CLI)."""
+from kasmina.errors import UnknownChoiceError
+from simic.errors import SimicError  # also still importable from here, where it used to live
 
 
 def simic_env_ids() -> list[str]:

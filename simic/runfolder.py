@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from simic.envutil import SimicError
+from simic.errors import SimicError
 
 LOCK_FILE = ".lock"
 

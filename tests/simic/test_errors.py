@@ -14,7 +14,8 @@ from kasmina import (
     UnknownChoiceError,
     UserError,
 )
-from simic.envutil import SimicError
+from simic.envutil import SimicError as OldHomeSimicError
+from simic.errors import SimicError
 from simic.export import ExportError, GrownModelNotFoundError
 from simic.policies import PolicyError
 
@@ -42,6 +43,10 @@ def test_errors_of_input_are_user_errors(error):
 @pytest.mark.parametrize("error", BUGS)
 def test_errors_of_code_or_machine_are_not(error):
     assert issubclass(error, KasminaError) and not issubclass(error, UserError)
+
+
+def test_simic_error_is_still_importable_from_its_old_home():
+    assert OldHomeSimicError is SimicError
 
 
 def test_growth_env_config_rejects_through_it():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from simic.envutil import SimicError
+from simic.errors import SimicError
 from simic.runfolder import LOCK_FILE, claim, ensure_writable_folder, remove_temporary_files
 
 
