@@ -1,8 +1,10 @@
 """simic: the controller layer that decides when and how a network grows.
 
-For now it holds the main-job demo (:func:`simic.demo.run_demo`), which grows a small CNN with
-hand-written rules, and the ``simic`` command line (:mod:`simic.cli`). The reinforcement-learning
-(PPO) controller that learns those decisions comes later.
+It trains a MaskablePPO growth controller on the ``envs`` environments (:mod:`simic.train`),
+compares it with the baseline policies (random, nogrow, growall and a hand-written heuristic)
+on held-out episodes (:mod:`simic.policies`, :mod:`simic.evaluate`), exports grown networks
+(:mod:`simic.export`), and runs all of it from the ``simic`` command line (:mod:`simic.cli`),
+including a short tour of kasmina (``simic demo``).
 
 simic builds on kasmina (the growing network) and ``envs``; neither knows about simic.
 """
