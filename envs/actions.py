@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from kasmina import SeedStage
-from kasmina.errors import KasminaError, UnknownChoiceError
+from kasmina.errors import InvalidValueError, KasminaError, UnknownChoiceError
 
 
 class ActionKind(str, Enum):
@@ -46,7 +46,7 @@ class GrowthAction:
         needs_slot = self.kind is not ActionKind.WAIT
         needs_blueprint = self.kind is ActionKind.GERMINATE
         if needs_slot != (self.slot is not None) or needs_blueprint != (self.blueprint is not None):
-            raise KasminaError(
+            raise InvalidValueError(
                 f"malformed action {self}: WAIT takes no slot, GERMINATE takes a "
                 "slot and a blueprint, FOSSILIZE and PRUNE take a slot"
             )
