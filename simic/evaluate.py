@@ -35,7 +35,7 @@ import json
 import multiprocessing
 import re
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ from simic.envutil import (
     require_device,
     resolve_env_id,
 )
-from simic.policies import POLICY_NAMES, make_policy, run_episode
+from simic.policies import POLICY_NAMES, EpisodeResult, make_policy, run_episode
 from simic.runfolder import ensure_writable_folder
 from simic.signals import exit_status, sigterm_interrupts
 from simic.stats import MeanCI, mean_ci
@@ -149,12 +149,25 @@ class PolicySummary:
 
 
 @dataclass(frozen=True)
+class EvaluatedEpisode:
+    """One episode of an evaluation: what was played, and where its grown network was saved.
+
+    Attributes:
+        result: The episode.
+        model_file: Its exported network, relative to the output folder (``save_model``).
+    """
+
+    result: EpisodeResult
+    model_file: str | None = None
+
+
+@dataclass(frozen=True)
 class EvaluationReport:
     """Every episode of every policy, and their summaries."""
 
     config: EvaluateConfig
     task: str
-    episodes: dict[str, list[dict[str, Any]]]
+    episodes: dict[str, list[EvaluatedEpisode]]
     summaries: dict[str, PolicySummary | None]
     files: tuple[Path, ...] = ()
     exit_status: int = 0
@@ -163,6 +176,10 @@ class EvaluationReport:
     @property
     def partial(self) -> bool:
         return self.exit_status != 0
+
+    def results(self) -> dict[str, list[EpisodeResult]]:
+        """The played episodes by policy, without their file names."""
+        return {p: [ep.result for ep in eps] for p, eps in self.episodes.items()}
 
 
 # ----------------------------------------------------------------------------------- episodes
@@ -183,7 +200,7 @@ def _play(
     device: str,
     model_dir: str | None,
     transfer: bool = False,
-) -> dict[str, Any]:
+) -> EvaluatedEpisode:
     """One episode of ``spec`` on ``seed`` (in a worker process or in-process)."""
     key = (env_id, json.dumps(env_kwargs, sort_keys=True), spec, device, transfer)
     if key not in _WORKER_CACHE:
@@ -192,17 +209,18 @@ def _play(
         _WORKER_CACHE[key] = (env, policy)
     env, policy = _WORKER_CACHE[key]
     result = run_episode(env, policy, seed)
-    row = _episode_row(result)
-    if model_dir is not None:
-        from simic.export import export_grown_model
+    if model_dir is None:
+        return EvaluatedEpisode(result)
+    from simic.export import export_grown_model
 
-        path = Path(model_dir) / f"{_slug(spec)}_seed{seed}.pt"
-        export_grown_model(env.unwrapped, path, metadata={"policy": spec, "seed": seed})
-        row["model_file"] = str(Path("models") / path.name)
-    return row
+    path = Path(model_dir) / f"{_slug(spec)}_seed{seed}.pt"
+    export_grown_model(env.unwrapped, path, metadata={"policy": spec, "seed": seed})
+    return EvaluatedEpisode(result, str(Path("models") / path.name))
 
 
-def _episode_row(result: Any) -> dict[str, Any]:
+def _episode_row(episode: EvaluatedEpisode) -> dict[str, Any]:
+    """The episode as results.json and episodes.csv write it (the file boundary)."""
+    result = episode.result
     return {
         "seed": result.seed,
         "return": result.return_,
@@ -215,13 +233,13 @@ def _episode_row(result: Any) -> dict[str, Any]:
         "actions": list(result.actions),
         "rewards": list(result.rewards),
         "val_accuracies": list(result.val_accuracies),
-        "events": [list(e) for e in result.events],
-        "model_file": None,
+        "events": [[step, str(action)] for step, action in result.events],
+        "model_file": episode.model_file,
     }
 
 
-def _run_all(config: EvaluateConfig, out: Printer) -> tuple[dict[str, list[dict[str, Any]]], int]:
-    """Every episode's row by policy, and 0 or the exit status of an interruption.
+def _run_all(config: EvaluateConfig, out: Printer) -> tuple[dict[str, list[EvaluatedEpisode]], int]:
+    """Every episode by policy, and 0 or the exit status of an interruption.
 
     Ctrl-C or SIGTERM stops the evaluation but keeps the episodes that finished.
     """
@@ -236,7 +254,7 @@ def _run_all(config: EvaluateConfig, out: Printer) -> tuple[dict[str, list[dict[
         f"(seeds {config.seeds[0]}..{config.seeds[-1]}) on {config.env}, "
         f"{config.n_envs} worker(s)"
     )
-    rows: dict[int, dict[str, Any]] = {}
+    rows: dict[int, EvaluatedEpisode] = {}
     status = 0
     with sigterm_interrupts():
         try:
@@ -248,7 +266,7 @@ def _run_all(config: EvaluateConfig, out: Printer) -> tuple[dict[str, list[dict[
         except KeyboardInterrupt as stop:
             status = exit_status(stop)
             out(f"stopped by {stop.__class__.__name__}: {len(rows)} of {len(jobs)} episodes done")
-    results: dict[str, list[dict[str, Any]]] = {spec: [] for spec in config.policies}
+    results: dict[str, list[EvaluatedEpisode]] = {spec: [] for spec in config.policies}
     for index, job in enumerate(jobs):
         if index in rows:
             results[job[2]].append(rows[index])
@@ -260,7 +278,9 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _play_in_pool(jobs: list[tuple[Any, ...]], workers: int, rows: dict[int, Any]) -> None:
+def _play_in_pool(
+    jobs: list[tuple[Any, ...]], workers: int, rows: dict[int, EvaluatedEpisode]
+) -> None:
     """Play ``jobs`` in ``workers`` processes, filling ``rows`` as results arrive."""
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
@@ -279,22 +299,22 @@ def _play_in_pool(jobs: list[tuple[Any, ...]], workers: int, rows: dict[int, Any
         pool.join()
 
 
-def summarize(policy: str, episodes: list[dict[str, Any]]) -> PolicySummary | None:
+def summarize(policy: str, results: Sequence[EpisodeResult]) -> PolicySummary | None:
     """The policy's means and intervals; ``None`` if none of its episodes ran."""
-    if not episodes:
+    if not results:
         return None
 
-    def mean(key: str) -> float:
-        return sum(ep[key] for ep in episodes) / len(episodes)
+    def mean(counts: Sequence[int]) -> float:
+        return sum(counts) / len(results)
 
     return PolicySummary(
         policy,
-        mean_ci([ep["return"] for ep in episodes]),
-        mean_ci([ep["test_accuracy"] for ep in episodes]),
-        mean_ci([ep["param_growth"] for ep in episodes]),
-        mean("seeds_germinated"),
-        mean("seeds_fossilized"),
-        mean("seeds_pruned"),
+        mean_ci([r.return_ for r in results]),
+        mean_ci([r.test_accuracy for r in results]),
+        mean_ci([r.param_growth for r in results]),
+        mean([r.seeds_germinated for r in results]),
+        mean([r.seeds_fossilized for r in results]),
+        mean([r.seeds_pruned for r in results]),
     )
 
 
@@ -332,7 +352,7 @@ def _results_json(report: EvaluationReport) -> str:
                 {
                     "policy": p,
                     "summary": summary.to_dict() if (summary := report.summaries[p]) else None,
-                    "episodes": report.episodes[p],
+                    "episodes": [_episode_row(ep) for ep in report.episodes[p]],
                 }
                 for p in config.policies
             ],
@@ -347,7 +367,8 @@ def _episodes_csv(report: EvaluationReport) -> str:
     writer.writerow(CSV_COLUMNS)
     for policy, episodes in report.episodes.items():
         for ep in episodes:
-            writer.writerow([policy, *(ep[c] for c in CSV_COLUMNS[1:])])
+            row = _episode_row(ep)
+            writer.writerow([policy, *(row[c] for c in CSV_COLUMNS[1:])])
     return buffer.getvalue()
 
 
@@ -359,10 +380,11 @@ def write_outputs(report: EvaluationReport, folder: Path) -> tuple[Path, ...]:
     )
     if report.partial:
         return files
+    results = report.results()
     return (
         *files,
-        figures.validation_curves(report.episodes, folder / "validation_curves.png"),
-        figures.pareto(report.episodes, folder / "pareto.png"),
+        figures.validation_curves(results, folder / "validation_curves.png"),
+        figures.pareto(results, folder / "pareto.png"),
     )
 
 
@@ -403,7 +425,7 @@ def evaluate(config: EvaluateConfig, out: Printer = print) -> EvaluationReport:
     """
     task = _validate(config)
     episodes, status = _run_all(config, out)
-    summaries = {p: summarize(p, episodes[p]) for p in config.policies}
+    summaries = {p: summarize(p, [ep.result for ep in episodes[p]]) for p in config.policies}
     report = EvaluationReport(config, task, episodes, summaries, exit_status=status)
     out(format_table(summaries))
     if config.out is not None:
