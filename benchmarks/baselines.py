@@ -33,6 +33,7 @@ from envs.actions import ActionKind
 from kasmina import SeedStage
 from simic.policies import (
     POLICY_NAMES,
+    WAIT_INDEX,
     EpisodeResult,
     MaskedPolicy,
     Policy,
@@ -69,13 +70,13 @@ class ScriptedPolicy(MaskedPolicy):
         self._germinated = False
 
     def choose(self, observation: np.ndarray, action_masks: np.ndarray) -> int:
-        stage = self.reader.read(observation).slot(self.slot).stage
+        stage = self.read(observation).slots[self.slot].stage
         if stage is SeedStage.HOLDING:
             return self.action(ActionKind.FOSSILIZE, self.slot)
         if not self._germinated and stage is SeedStage.DORMANT:
             self._germinated = True  # once: the script never regrows
             return self.action(ActionKind.GERMINATE, self.slot, self.blueprint)
-        return 0
+        return WAIT_INDEX
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import statistics
 from pathlib import Path
 
 from simic.evaluate import EvaluateConfig, evaluate
+from simic.policies import EpisodeResult
 from simic.stats import mean_ci
 from simic.train import MODEL_FILE, TrainConfig, load_run_config, train
 
@@ -52,10 +53,10 @@ def train_all(args: argparse.Namespace) -> list[Path]:
     return models
 
 
-def paired(a: list[dict], b: list[dict], key: str) -> str:
+def paired(a: list[EpisodeResult], b: list[EpisodeResult], key: str) -> str:
     """Mean ± CI of a - b, each episode of ``a`` against ``b``'s episode with the same seed."""
-    by_seed = {e["seed"]: e[key] for e in b}
-    return mean_ci([e[key] - by_seed[e["seed"]] for e in a]).format(
+    by_seed = {e.seed: getattr(e, key) for e in b}
+    return mean_ci([getattr(e, key) - by_seed[e.seed] for e in a]).format(
         100 if key == "test_accuracy" else 1, 1 if key == "test_accuracy" else 3
     )
 
@@ -82,26 +83,27 @@ def main(argv: list[str] | None = None) -> int:
         ),
         out=lambda line: None,
     )
-    ppo = [ep for m in models for ep in report.episodes[str(m)]]
-    rows = {"ppo (all training seeds)": ppo, **{b: report.episodes[b] for b in BASELINES}}
+    results = report.results()
+    ppo = [ep for m in models for ep in results[str(m)]]
+    rows = {"ppo (all training seeds)": ppo, **{b: results[b] for b in BASELINES}}
     print(
         f"{args.env}: PPO {args.timesteps} timesteps x training seeds {args.train_seeds}; "
         f"held-out episodes {args.eval_seed}..{args.eval_seed + args.episodes - 1}"
     )
     for name, eps in rows.items():
-        acc = mean_ci([e["test_accuracy"] for e in eps]).format(100, 1)
-        ret = mean_ci([e["return"] for e in eps]).format(1, 3)
+        acc = mean_ci([e.test_accuracy for e in eps]).format(100, 1)
+        ret = mean_ci([e.return_ for e in eps]).format(1, 3)
         print(f"  {name:26} test accuracy {acc:>12} %   return {ret:>15}")
     for m in models:
-        eps = report.episodes[str(m)]
+        eps = results[str(m)]
         print(
             f"  {m.parent.name:26} mean test accuracy "
-            f"{100 * statistics.fmean(e['test_accuracy'] for e in eps):.1f} %, mean return "
-            f"{statistics.fmean(e['return'] for e in eps):.3f}"
+            f"{100 * statistics.fmean(e.test_accuracy for e in eps):.1f} %, mean return "
+            f"{statistics.fmean(e.return_ for e in eps):.3f}"
         )
     for base in ("heuristic", "nogrow"):
-        accuracy = paired(ppo, report.episodes[base], "test_accuracy")
-        returns = paired(ppo, report.episodes[base], "return")
+        accuracy = paired(ppo, results[base], "test_accuracy")
+        returns = paired(ppo, results[base], "return_")
         print(
             f"  ppo - {base:9}: test accuracy {accuracy} points, return {returns} "
             "(paired by episode seed)"

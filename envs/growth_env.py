@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -25,13 +25,14 @@ from envs.actions import (
 from envs.config import GrowthEnvConfig
 from envs.data import Split, TaskData
 from envs.evaluation import evaluate_split
-from envs.observation import UNKNOWN, ObservationLayout, squash
+from envs.observation import ObservationLayout, ObservationView, SlotView, squash
 from envs.reward import RewardContext, RewardTerms, RewardTracker
 from envs.tasks import TaskSpec, get_task
 from kasmina import (
     GrowthOOMError,
     MemoryGovernor,
     MorphogeneticModel,
+    ParamCounts,
     SeedStage,
     StageChange,
     seeded_init,
@@ -68,6 +69,51 @@ class BatchStream:
         batch = self._order[self._pos : self._pos + self.batch_size]
         self._pos += self.batch_size
         return torch.from_numpy(batch).to(self.device)
+
+
+@dataclass
+class Episode:
+    """Everything one episode of a :class:`GrowthEnv` changes; ``reset`` creates a fresh one.
+
+    Attributes:
+        model: The host and its seeds.
+        batches: The episode's training-batch order.
+        tracker: Accumulates the reward terms.
+        params: Parameter counts after the last step.
+        val_loss: Validation loss after the last step.
+        val_history: Validation accuracy at reset, then after every step.
+        best_val_acc: The best of ``val_history``.
+        t: Steps taken.
+        done: The episode has ended (``step`` needs a ``reset``).
+        train: What the last step's training measured (``None`` before the first step).
+        prev_train_loss: The training loss of the step before (for the loss delta).
+        germinated_at: The step at which each slot's current seed was germinated.
+        contributions: Counterfactual accuracy gain of each live seed, last measured.
+        grad_ratios: Seed / host gradient norm of each live seed on the last batch.
+        counts: Seeds germinated, fossilized and pruned so far.
+    """
+
+    model: MorphogeneticModel
+    batches: BatchStream
+    tracker: RewardTracker
+    params: ParamCounts
+    val_loss: float
+    val_history: list[float]
+    best_val_acc: float
+    t: int = 0
+    done: bool = False
+    train: TrainStats | None = None
+    prev_train_loss: float | None = None
+    germinated_at: dict[str, int] = field(default_factory=dict)
+    contributions: dict[str, float] = field(default_factory=dict)
+    grad_ratios: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"germinated": 0, "fossilized": 0, "pruned": 0}
+    )
+
+    @property
+    def initial_val_acc(self) -> float:
+        return self.val_history[0]
 
 
 def _as_sequence(split: Split) -> Split:
@@ -163,9 +209,17 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
         self.observation_space = self.layout.space
         self.reward_config = self.config.reward_config()
         self.data = self._load_data()
-        self.model: MorphogeneticModel | None = None
-        self._t = 0
-        self._done = True
+        self._episode: Episode | None = None  # created by reset()
+
+    @property
+    def model(self) -> MorphogeneticModel | None:
+        """The episode's network (``None`` before the first reset)."""
+        return None if self._episode is None else self._episode.model
+
+    @property
+    def _ep(self) -> Episode:
+        assert self._episode is not None, "reset() creates the episode"
+        return self._episode
 
     # ------------------------------------------------------------------------------ set-up
     def _resolve_slots(self) -> tuple[str, ...]:
@@ -233,31 +287,23 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
             int(s) for s in self.np_random.integers(0, 2**31 - 1, size=3)
         )
         with self._threads():
-            self.model = self._build_model(host_seed, model_seed)
-            self._batches = BatchStream(
+            model = self._build_model(host_seed, model_seed)
+            batches = BatchStream(
                 len(self.data.train),
                 self.config.batch_size,
                 np.random.default_rng(data_seed),
                 self.device,
             )
-            val_loss, val_acc = self._evaluate(self.data.val)
-            self.model.governor.poll(0, self.device)  # the first observation shows the pressure
-            self._params = self.model.param_counts()
-        self._t, self._done = 0, False
-        self._tracker = RewardTracker(self.reward_config)
-        self._val_history = [val_acc]
-        self._initial_val_acc = self._best_val_acc = val_acc
-        self._val_loss = val_loss
-        self._train: TrainStats | None = None
-        self._prev_train_loss: float | None = None
-        self._germinated_at: dict[str, int] = {}
-        self._contributions: dict[str, float] = {}
-        self._grad_ratios: dict[str, float] = {}
-        self._counts = {"germinated": 0, "fossilized": 0, "pruned": 0}
+            val_loss, val_acc = evaluate_split(model, self.data.val, self.config.val_batch_size)
+            model.governor.poll(0, self.device)  # the first observation shows the pressure
+            params = model.param_counts()
+        tracker = RewardTracker(self.reward_config)
+        self._episode = Episode(model, batches, tracker, params, val_loss, [val_acc], val_acc)
         return self._observe(), {"step": 0, "val_accuracy": val_acc, "val_loss": val_loss}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        if self._done or self.model is None:
+        ep = self._episode
+        if ep is None or ep.done:
             raise KasminaError(
                 "GrowthEnv.step() called on a finished or never-reset episode; call reset() first"
             )
@@ -265,23 +311,23 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
         with self._threads():
             decoded, invalid = self._interpret(action)
             changes = [] if invalid else self._apply(decoded)
-            self._prev_train_loss = self._train.loss if self._train else None
-            self._train = self._train_batches()
+            ep.prev_train_loss = ep.train.loss if ep.train else None
+            ep.train = train = self._train_batches()
             trained = time.perf_counter()
-            previous_acc = self._val_history[-1]
-            if not self._train.diverged:
-                self._val_loss, acc = self._evaluate(self.data.val)
+            previous_acc = ep.val_history[-1]
+            if not train.diverged:
+                ep.val_loss, acc = self._evaluate(self.data.val)
                 self._measure_seeds(acc)
             else:
                 acc = previous_acc
-            changes += self.model.advance_lifecycle()
-        self._params = self.model.param_counts()
-        self._t += 1
-        self._val_history.append(acc)
-        self._best_val_acc = max(self._best_val_acc, acc)
-        terminated = self._train.diverged or self._t >= self.config.budget
-        self._done = terminated
-        terms = self._tracker(self._context(previous_acc, acc, invalid, terminated))
+            changes += ep.model.advance_lifecycle()
+        ep.params = ep.model.param_counts()
+        ep.t += 1
+        ep.val_history.append(acc)
+        ep.best_val_acc = max(ep.best_val_acc, acc)
+        terminated = train.diverged or ep.t >= self.config.budget
+        ep.done = terminated
+        terms = ep.tracker(self._context(previous_acc, acc, invalid, terminated))
         info = self._info(decoded, invalid, changes, terms, terminated)
         if self.config.record_timing:
             info["timing"] = {"train_s": trained - started, "step_s": time.perf_counter() - started}
@@ -289,11 +335,11 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
 
     def action_masks(self) -> np.ndarray:
         """Boolean mask of the actions valid now (read by sb3-contrib's MaskablePPO)."""
-        if self.model is None:
+        if self._episode is None:
             mask = np.zeros(self.codec.n, dtype=bool)
             mask[0] = True
             return mask
-        slots = [self.model.slot(s) for s in self.slots]
+        slots = [self._episode.model.slot(s) for s in self.slots]
         return self.codec.masks(
             [s.stage for s in slots],
             [self._age(s.slot_id) for s in slots],
@@ -310,7 +356,8 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
 
     # ------------------------------------------------------------------------------ step parts
     def _age(self, slot_id: str) -> int:
-        return self._t - self._germinated_at.get(slot_id, self._t)
+        ep = self._ep
+        return ep.t - ep.germinated_at.get(slot_id, ep.t)
 
     def _interpret(self, action: Any) -> tuple[GrowthAction, bool]:
         index = action_index(action, self.codec.n)  # 2.7, "3", None or [0, 1] raise here
@@ -318,7 +365,7 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
         if self.action_masks()[index]:
             return decoded, False
         if self.config.strict:
-            slot = self.model.slot(decoded.slot)  # type: ignore[union-attr, arg-type]
+            slot = self._ep.model.slot(decoded.slot)  # type: ignore[arg-type]
             raise InvalidActionError(
                 f"action {index} ({decoded}) is not valid now: "
                 + self.codec.why_invalid(
@@ -328,23 +375,23 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
         return decoded, True
 
     def _apply(self, action: GrowthAction) -> list[StageChange]:
-        model, slot = self.model, action.slot
-        assert model is not None
+        ep, slot = self._ep, action.slot
+        model = ep.model
         if action.kind is ActionKind.GERMINATE:
-            self._germinated_at[slot] = self._t  # type: ignore[index]
-            self._counts["germinated"] += 1
+            ep.germinated_at[slot] = ep.t  # type: ignore[index]
+            ep.counts["germinated"] += 1
             return [model.germinate(slot, action.blueprint)]  # type: ignore[arg-type]
         if action.kind is ActionKind.FOSSILIZE:
-            self._counts["fossilized"] += 1
+            ep.counts["fossilized"] += 1
             return [model.fossilize(slot)]  # type: ignore[arg-type]
         if action.kind is ActionKind.PRUNE:
-            self._counts["pruned"] += 1
+            ep.counts["pruned"] += 1
             return [model.prune(slot)]  # type: ignore[arg-type]
         return []
 
     def _train_batches(self) -> TrainStats:
-        model, train = self.model, self.data.train
-        assert model is not None
+        ep, train = self._ep, self.data.train
+        model = ep.model
         losses: list[float] = []
         hits: list[Tensor] = []  # summed once at the end: no device sync per batch
 
@@ -353,7 +400,7 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
             return F.cross_entropy(logits, targets)
 
         for _ in range(self.config.batches_per_step):
-            idx = self._batches.next()
+            idx = ep.batches.next()
             try:
                 result = model.train_step(train.x[idx], train.y[idx], loss_fn)
             except GrowthOOMError:
@@ -364,26 +411,24 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
                 return TrainStats(
                     float("inf"), _accuracy(hits, len(losses) * len(idx)), diverged=True, oom=False
                 )
-        self._grad_ratios = self._gradient_ratios()
+        ep.grad_ratios = self._gradient_ratios()
         seen = len(losses) * self.config.batch_size
         return TrainStats(float(np.mean(losses)), _accuracy(hits, seen), False, False)
 
     def _recover_from_oom(self, losses: list[float], correct: int, seen: int) -> TrainStats:
         """Prune the newest live seed; with none to prune the run cannot go on (diverged)."""
-        model = self.model
-        assert model is not None
-        live = [s for s in self.slots if model.slot(s).stage.is_live]
+        ep = self._ep
+        live = [s for s in self.slots if ep.model.slot(s).stage.is_live]
         if not live:
             return TrainStats(float("inf"), 0.0, diverged=True, oom=True)
-        newest = max(live, key=lambda s: (self._germinated_at.get(s, -1), self.slots.index(s)))
-        model.prune(newest)
-        self._counts["pruned"] += 1
+        newest = max(live, key=lambda s: (ep.germinated_at.get(s, -1), self.slots.index(s)))
+        ep.model.prune(newest)
+        ep.counts["pruned"] += 1
         loss = float(np.mean(losses)) if losses else float("nan")
         return TrainStats(loss, correct / seen if seen else float("nan"), False, oom=True)
 
     def _gradient_ratios(self) -> dict[str, float]:
-        model = self.model
-        assert model is not None
+        model = self._ep.model
         host = _grad_norm(model.host.parameters())
         ratios = {}
         for slot_id in self.slots:
@@ -394,83 +439,81 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
 
     def _evaluate(self, split: Split) -> tuple[float, float]:
         """(mean loss, accuracy) (see :func:`~envs.evaluation.evaluate_split`)."""
-        assert self.model is not None
-        return evaluate_split(self.model, split, self.config.val_batch_size)
+        return evaluate_split(self._ep.model, split, self.config.val_batch_size)
 
     def _measure_seeds(self, val_acc: float) -> None:
         """One counterfactual pass per live seed: accuracy with it minus without it."""
-        model = self.model
-        assert model is not None
-        self._contributions = {}
+        ep = self._ep
+        model, ep.contributions = ep.model, {}
         for slot_id in self.slots:
             stage = model.slot(slot_id).stage
             if not stage.is_live:
                 continue
             if stage is SeedStage.TRAINING:  # the model's output is the host's: test it blended
                 with model.counterfactual({slot_id: 1.0}):
-                    self._contributions[slot_id] = self._evaluate(self.data.val)[1] - val_acc
+                    ep.contributions[slot_id] = self._evaluate(self.data.val)[1] - val_acc
             else:
                 with model.switched_off(slot_id):
-                    self._contributions[slot_id] = val_acc - self._evaluate(self.data.val)[1]
+                    ep.contributions[slot_id] = val_acc - self._evaluate(self.data.val)[1]
 
     def _context(
         self, previous: float, acc: float, invalid: bool, terminated: bool
     ) -> RewardContext:
-        assert self.model is not None and self._train is not None
+        ep = self._ep
+        assert ep.train is not None
         return RewardContext(
-            self._t,
+            ep.t,
             self.config.budget,
-            self._initial_val_acc,
+            ep.initial_val_acc,
             previous,
             acc,
-            self.model.param_counts().growth_ratio,
+            ep.model.param_counts().growth_ratio,
             invalid,
-            self._train.diverged,
+            ep.train.diverged,
             terminated,
         )
 
     # ------------------------------------------------------------------------------ outputs
     def _observe(self) -> np.ndarray:
-        model, cfg, v = self.model, self.config, self.layout.empty()
-        assert model is not None
-        idx = self.layout.index
-        scale = float(np.log(self.data.num_classes))
-        history = self._val_history
-        v[idx["budget_used"]] = self._t / cfg.budget
-        v[idx["val_loss"]] = self._val_loss / scale
-        v[idx["val_accuracy"]] = history[-1]
-        v[idx["best_val_accuracy"]] = self._best_val_acc
-        v[idx["param_growth"]] = squash(self._params.growth_ratio)
-        pressure = model.governor.last_pressure
-        v[idx["memory_pressure"]] = UNKNOWN if pressure is None else pressure
-        v[idx["checkpointing"]] = float(model.governor.checkpointing)
-        if self._train is not None:
-            v[idx["train_loss"]] = self._train.loss / scale
-            v[idx["train_accuracy"]] = self._train.accuracy
-            v[idx["val_accuracy_delta"]] = 10 * (history[-1] - history[-2])
-        if len(history) >= 4:
-            v[idx["val_accuracy_delta3"]] = 10 * (history[-1] - history[-4])
-        if self._train is not None and self._prev_train_loss is not None:
-            v[idx["train_loss_delta"]] = 5 * (self._train.loss - self._prev_train_loss) / scale
-        for slot_id in self.slots:
-            self._observe_slot(v, slot_id)
-        return self.layout.finish(v)
+        ep, scale = self._ep, float(np.log(self.data.num_classes))
+        history, train, governor = ep.val_history, ep.train, ep.model.governor
+        prev_loss = ep.prev_train_loss
+        view = ObservationView(
+            budget_used=ep.t / self.config.budget,
+            train_loss=None if train is None else train.loss / scale,
+            val_loss=ep.val_loss / scale,
+            train_accuracy=None if train is None else train.accuracy,
+            val_accuracy=history[-1],
+            val_accuracy_delta=None if train is None else 10 * (history[-1] - history[-2]),
+            val_accuracy_delta3=10 * (history[-1] - history[-4]) if len(history) >= 4 else None,
+            train_loss_delta=(
+                None if train is None or prev_loss is None else 5 * (train.loss - prev_loss) / scale
+            ),
+            best_val_accuracy=ep.best_val_acc,
+            param_growth=squash(ep.params.growth_ratio),
+            memory_pressure=governor.last_pressure,
+            checkpointing=float(governor.checkpointing),
+            slots={slot_id: self._slot_view(slot_id) for slot_id in self.slots},
+        )
+        return self.layout.write(view)
 
-    def _observe_slot(self, v: np.ndarray, slot_id: str) -> None:
-        model, idx = self.model, self.layout.index
-        assert model is not None
-        slot = model.slot(slot_id)
-        v[idx[f"{slot_id}.stage.{slot.stage.name}"]] = 1.0
-        if slot.blueprint in self.codec.blueprints:
-            v[idx[f"{slot_id}.blueprint.{slot.blueprint}"]] = 1.0
-        v[idx[f"{slot_id}.alpha"]] = slot.alpha
-        v[idx[f"{slot_id}.steps_in_stage"]] = slot.ticks_in_stage / self.config.budget
+    def _slot_view(self, slot_id: str) -> SlotView:
+        ep = self._ep
+        slot = ep.model.slot(slot_id)
+        live = slot.stage.is_live
         params = sum(p.numel() for p in slot.seed.parameters()) if slot.seed is not None else 0
-        v[idx[f"{slot_id}.param_share"]] = squash(params / self._params.host)
-        if slot.stage.is_live and slot_id in self._contributions:
-            v[idx[f"{slot_id}.contribution"]] = 5 * self._contributions[slot_id]
-        if slot.stage.is_live and slot_id in self._grad_ratios:
-            v[idx[f"{slot_id}.grad_ratio"]] = squash(self._grad_ratios[slot_id])
+        grad_ratio = ep.grad_ratios.get(slot_id) if live else None
+        return SlotView(
+            stage=slot.stage,
+            blueprint=slot.blueprint if slot.blueprint in self.codec.blueprints else None,
+            alpha=slot.alpha,
+            steps_in_stage=slot.ticks_in_stage / self.config.budget,
+            param_share=squash(params / ep.params.host),
+            contribution=5 * ep.contributions[slot_id]
+            if live and slot_id in ep.contributions
+            else None,
+            grad_ratio=None if grad_ratio is None else squash(grad_ratio),
+        )
 
     def _info(
         self,
@@ -480,24 +523,24 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
         terms: RewardTerms,
         terminated: bool,
     ) -> dict[str, Any]:
-        model, train = self.model, self._train
-        assert model is not None and train is not None
-        counts = self._params
+        ep, train = self._ep, self._ep.train
+        assert train is not None
+        counts = ep.params
         info: dict[str, Any] = {
-            "step": self._t,
+            "step": ep.t,
             "action": str(action),
             "invalid_action": invalid,
             "stage_changes": tuple(f"{c.slot_id}:{c.old.name}->{c.new.name}" for c in changes),
             "train_loss": train.loss,
             "train_accuracy": train.accuracy,
-            "val_loss": self._val_loss,
-            "val_accuracy": self._val_history[-1],
+            "val_loss": ep.val_loss,
+            "val_accuracy": ep.val_history[-1],
             "param_growth": counts.growth_ratio,
             "params": counts.total,
             "reward_terms": terms,
             "diverged": train.diverged,
             "oom": train.oom,
-            **{f"seeds_{k}": n for k, n in self._counts.items()},
+            **{f"seeds_{k}": n for k, n in ep.counts.items()},
         }
         if terminated:
             with self._threads():

@@ -12,7 +12,7 @@ import envs
 from kasmina import seeded_init
 from simic.envutil import SimicError, load_config_file, parse_kwargs
 from simic.evaluate import EvaluateConfig, evaluate
-from simic.policies import POLICY_NAMES
+from simic.policies import POLICY_NAMES, list_policies
 from simic.train import (
     CONFIG_FILE,
     MODEL_FILE,
@@ -178,7 +178,7 @@ def add_evaluate(subparsers: argparse._SubParsersAction) -> None:
         "--policy",
         action="append",
         metavar="POLICY",
-        help=f"{', '.join(POLICY_NAMES)} or a model .zip from 'simic train' "
+        help=f"{', '.join(list_policies())} or a model .zip from 'simic train' "
         "(repeatable; default: all baselines)",
     )
     p.add_argument("--episodes", type=int, help=f"episodes per policy (default {d.episodes})")

@@ -4,46 +4,23 @@ Episodes use seeds ``seed .. seed + episodes - 1`` (training draws its episode s
 [10**9, 2 * 10**9), see :mod:`simic.seeding`, so the two never meet). Every policy plays the same
 seeds, so comparisons are paired.
 
-``OUT/results.json`` (schema version 1)::
-
-    {"schema_version": 1, "partial": false, "env": ID, "env_kwargs": {...}, "task": NAME,
-     "seeds": [...],
-     "policies": [{"policy": SPEC,
-                   "summary": {"return" | "test_accuracy" | "param_growth":
-                                   {"mean": x, "ci95": half-width, "n": n},
-                               "seeds_germinated" | "seeds_fossilized" | "seeds_pruned": mean},
-                   "episodes": [{"seed", "return", "test_accuracy", "param_growth", "params",
-                                 "seeds_germinated", "seeds_fossilized", "seeds_pruned",
-                                 "actions", "rewards", "val_accuracies", "events",
-                                 "model_file"}, ...]}, ...]}
-
-``partial`` is true when Ctrl-C or SIGTERM stopped the evaluation: the file then holds the
-episodes that finished (a policy with none has ``"summary": null``) and no figures are drawn.
-
-Any episode replays with :func:`episode_record` (``EpisodeRecord.validate()`` checks every
-reward). ``OUT/episodes.csv`` has one row per episode; ``OUT/validation_curves.png`` and
-``OUT/pareto.png`` are the figures; with ``save_model`` each episode's grown network is exported
-to ``OUT/models/``.
+The files it writes (``results.json``, ``episodes.csv``, the figures) are described in
+:mod:`simic.results_files`.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import multiprocessing
 import re
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import envs
-from envs.atomic import atomic_write_text
 from kasmina.validation import require_int
-from simic import figures
 from simic.envutil import (
     SimicError,
     check_env_kwargs,
@@ -51,24 +28,33 @@ from simic.envutil import (
     require_device,
     resolve_env_id,
 )
-from simic.policies import POLICY_NAMES, make_policy, run_episode
+from simic.evaluation_files import (
+    CSV_COLUMNS,
+    SCHEMA_VERSION,
+    EvaluatedEpisode,
+    episode_record,
+    write_outputs,
+)
+from simic.policies import POLICY_NAMES, EpisodeResult, make_policy, run_episode
 from simic.runfolder import ensure_writable_folder
 from simic.signals import exit_status, sigterm_interrupts
 from simic.stats import MeanCI, mean_ci
 
 Printer = Callable[[str], None]
-SCHEMA_VERSION = 1
-CSV_COLUMNS = (
-    "policy",
-    "seed",
-    "return",
-    "test_accuracy",
-    "param_growth",
-    "params",
-    "seeds_germinated",
-    "seeds_fossilized",
-    "seeds_pruned",
-)
+
+__all__ = [  # the file helpers are re-exported: they lived here before simic.evaluation_files
+    "CSV_COLUMNS",
+    "SCHEMA_VERSION",
+    "EvaluateConfig",
+    "EvaluatedEpisode",
+    "EvaluationReport",
+    "PolicySummary",
+    "episode_record",
+    "evaluate",
+    "format_table",
+    "summarize",
+    "write_outputs",
+]
 
 
 @dataclass(frozen=True)
@@ -154,7 +140,7 @@ class EvaluationReport:
 
     config: EvaluateConfig
     task: str
-    episodes: dict[str, list[dict[str, Any]]]
+    episodes: dict[str, list[EvaluatedEpisode]]
     summaries: dict[str, PolicySummary | None]
     files: tuple[Path, ...] = ()
     exit_status: int = 0
@@ -163,6 +149,10 @@ class EvaluationReport:
     @property
     def partial(self) -> bool:
         return self.exit_status != 0
+
+    def results(self) -> dict[str, list[EpisodeResult]]:
+        """The played episodes by policy, without their file names."""
+        return {p: [ep.result for ep in eps] for p, eps in self.episodes.items()}
 
 
 # ----------------------------------------------------------------------------------- episodes
@@ -183,7 +173,7 @@ def _play(
     device: str,
     model_dir: str | None,
     transfer: bool = False,
-) -> dict[str, Any]:
+) -> EvaluatedEpisode:
     """One episode of ``spec`` on ``seed`` (in a worker process or in-process)."""
     key = (env_id, json.dumps(env_kwargs, sort_keys=True), spec, device, transfer)
     if key not in _WORKER_CACHE:
@@ -192,36 +182,17 @@ def _play(
         _WORKER_CACHE[key] = (env, policy)
     env, policy = _WORKER_CACHE[key]
     result = run_episode(env, policy, seed)
-    row = _episode_row(result)
-    if model_dir is not None:
-        from simic.export import export_grown_model
+    if model_dir is None:
+        return EvaluatedEpisode(result)
+    from simic.export import export_grown_model
 
-        path = Path(model_dir) / f"{_slug(spec)}_seed{seed}.pt"
-        export_grown_model(env.unwrapped, path, metadata={"policy": spec, "seed": seed})
-        row["model_file"] = str(Path("models") / path.name)
-    return row
-
-
-def _episode_row(result: Any) -> dict[str, Any]:
-    return {
-        "seed": result.seed,
-        "return": result.return_,
-        "test_accuracy": result.test_accuracy,
-        "param_growth": result.param_growth,
-        "params": result.params,
-        "seeds_germinated": result.seeds_germinated,
-        "seeds_fossilized": result.seeds_fossilized,
-        "seeds_pruned": result.seeds_pruned,
-        "actions": list(result.actions),
-        "rewards": list(result.rewards),
-        "val_accuracies": list(result.val_accuracies),
-        "events": [list(e) for e in result.events],
-        "model_file": None,
-    }
+    path = Path(model_dir) / f"{_slug(spec)}_seed{seed}.pt"
+    export_grown_model(env.unwrapped, path, metadata={"policy": spec, "seed": seed})
+    return EvaluatedEpisode(result, str(Path("models") / path.name))
 
 
-def _run_all(config: EvaluateConfig, out: Printer) -> tuple[dict[str, list[dict[str, Any]]], int]:
-    """Every episode's row by policy, and 0 or the exit status of an interruption.
+def _run_all(config: EvaluateConfig, out: Printer) -> tuple[dict[str, list[EvaluatedEpisode]], int]:
+    """Every episode by policy, and 0 or the exit status of an interruption.
 
     Ctrl-C or SIGTERM stops the evaluation but keeps the episodes that finished.
     """
@@ -236,7 +207,7 @@ def _run_all(config: EvaluateConfig, out: Printer) -> tuple[dict[str, list[dict[
         f"(seeds {config.seeds[0]}..{config.seeds[-1]}) on {config.env}, "
         f"{config.n_envs} worker(s)"
     )
-    rows: dict[int, dict[str, Any]] = {}
+    rows: dict[int, EvaluatedEpisode] = {}
     status = 0
     with sigterm_interrupts():
         try:
@@ -248,7 +219,7 @@ def _run_all(config: EvaluateConfig, out: Printer) -> tuple[dict[str, list[dict[
         except KeyboardInterrupt as stop:
             status = exit_status(stop)
             out(f"stopped by {stop.__class__.__name__}: {len(rows)} of {len(jobs)} episodes done")
-    results: dict[str, list[dict[str, Any]]] = {spec: [] for spec in config.policies}
+    results: dict[str, list[EvaluatedEpisode]] = {spec: [] for spec in config.policies}
     for index, job in enumerate(jobs):
         if index in rows:
             results[job[2]].append(rows[index])
@@ -260,7 +231,9 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _play_in_pool(jobs: list[tuple[Any, ...]], workers: int, rows: dict[int, Any]) -> None:
+def _play_in_pool(
+    jobs: list[tuple[Any, ...]], workers: int, rows: dict[int, EvaluatedEpisode]
+) -> None:
     """Play ``jobs`` in ``workers`` processes, filling ``rows`` as results arrive."""
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
@@ -279,22 +252,22 @@ def _play_in_pool(jobs: list[tuple[Any, ...]], workers: int, rows: dict[int, Any
         pool.join()
 
 
-def summarize(policy: str, episodes: list[dict[str, Any]]) -> PolicySummary | None:
+def summarize(policy: str, results: Sequence[EpisodeResult]) -> PolicySummary | None:
     """The policy's means and intervals; ``None`` if none of its episodes ran."""
-    if not episodes:
+    if not results:
         return None
 
-    def mean(key: str) -> float:
-        return sum(ep[key] for ep in episodes) / len(episodes)
+    def mean(counts: Sequence[int]) -> float:
+        return sum(counts) / len(results)
 
     return PolicySummary(
         policy,
-        mean_ci([ep["return"] for ep in episodes]),
-        mean_ci([ep["test_accuracy"] for ep in episodes]),
-        mean_ci([ep["param_growth"] for ep in episodes]),
-        mean("seeds_germinated"),
-        mean("seeds_fossilized"),
-        mean("seeds_pruned"),
+        mean_ci([r.return_ for r in results]),
+        mean_ci([r.test_accuracy for r in results]),
+        mean_ci([r.param_growth for r in results]),
+        mean([r.seeds_germinated for r in results]),
+        mean([r.seeds_fossilized for r in results]),
+        mean([r.seeds_pruned for r in results]),
     )
 
 
@@ -318,72 +291,6 @@ def format_table(summaries: Mapping[str, PolicySummary | None]) -> str:
     return "\n".join(lines)
 
 
-def _results_json(report: EvaluationReport) -> str:
-    config = report.config
-    return json.dumps(
-        {
-            "schema_version": SCHEMA_VERSION,
-            "partial": report.partial,
-            "env": config.env,
-            "env_kwargs": config.env_kwargs,
-            "task": report.task,
-            "seeds": config.seeds,
-            "policies": [
-                {
-                    "policy": p,
-                    "summary": summary.to_dict() if (summary := report.summaries[p]) else None,
-                    "episodes": report.episodes[p],
-                }
-                for p in config.policies
-            ],
-        },
-        indent=1,
-    )
-
-
-def _episodes_csv(report: EvaluationReport) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    for policy, episodes in report.episodes.items():
-        for ep in episodes:
-            writer.writerow([policy, *(ep[c] for c in CSV_COLUMNS[1:])])
-    return buffer.getvalue()
-
-
-def write_outputs(report: EvaluationReport, folder: Path) -> tuple[Path, ...]:
-    """results.json, episodes.csv and (unless partial) the figures, each written atomically."""
-    files = (
-        atomic_write_text(folder / "results.json", _results_json(report)),
-        atomic_write_text(folder / "episodes.csv", _episodes_csv(report)),
-    )
-    if report.partial:
-        return files
-    return (
-        *files,
-        figures.validation_curves(report.episodes, folder / "validation_curves.png"),
-        figures.pareto(report.episodes, folder / "pareto.png"),
-    )
-
-
-def episode_record(results_file: str | Path, policy: str, seed: int) -> envs.EpisodeRecord:
-    """The replayable record of one episode in a ``results.json``."""
-    data = json.loads(Path(results_file).read_text())
-    for entry in data["policies"]:
-        if entry["policy"] == policy:
-            for ep in entry["episodes"]:
-                if ep["seed"] == seed:
-                    return envs.EpisodeRecord(
-                        data["task"],
-                        data["env_kwargs"],
-                        seed,
-                        tuple(ep["actions"]),
-                        tuple(ep["rewards"]),
-                        data["env"],
-                    )
-    raise SimicError(f"{results_file} has no episode of policy {policy!r} with seed {seed}")
-
-
 # ----------------------------------------------------------------------------------- entry
 def _validate(config: EvaluateConfig) -> str:
     """Check the output folder, env kwargs and every policy before any episode runs."""
@@ -403,7 +310,7 @@ def evaluate(config: EvaluateConfig, out: Printer = print) -> EvaluationReport:
     """
     task = _validate(config)
     episodes, status = _run_all(config, out)
-    summaries = {p: summarize(p, episodes[p]) for p in config.policies}
+    summaries = {p: summarize(p, [ep.result for ep in episodes[p]]) for p in config.policies}
     report = EvaluationReport(config, task, episodes, summaries, exit_status=status)
     out(format_table(summaries))
     if config.out is not None:

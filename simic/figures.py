@@ -5,20 +5,21 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only: never needs a display
 import matplotlib.pyplot as plt
 
+from envs.actions import ActionKind
 from envs.atomic import atomic_write_bytes
+from simic.policies import EpisodeResult
 
-Episodes = Sequence[Mapping[str, Any]]
+Episodes = Sequence[EpisodeResult]
 MARKERS = {
-    "GERMINATE": ("^", "tab:green"),
-    "FOSSILIZE": ("o", "tab:blue"),
-    "PRUNE": ("x", "tab:red"),
+    ActionKind.GERMINATE: ("^", "tab:green"),
+    ActionKind.FOSSILIZE: ("o", "tab:blue"),
+    ActionKind.PRUNE: ("x", "tab:red"),
 }
 
 
@@ -31,15 +32,14 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 
 def _curve_panel(ax: plt.Axes, policy: str, episodes: Episodes) -> None:
     for ep in episodes:
-        curve = ep["val_accuracies"]
+        curve = ep.val_accuracies
         ax.plot(range(len(curve)), curve, color="0.6", linewidth=0.8, alpha=0.7)
-        for step, action in ep["events"]:
-            kind = action.split("(")[0]
-            if kind in MARKERS and step < len(curve):
-                marker, colour = MARKERS[kind]
+        for step, action in ep.events:
+            if action.kind in MARKERS and step < len(curve):
+                marker, colour = MARKERS[action.kind]
                 ax.scatter(step, curve[step], marker=marker, color=colour, s=28, zorder=3)
-    length = min(len(ep["val_accuracies"]) for ep in episodes)
-    mean = [sum(ep["val_accuracies"][t] for ep in episodes) / len(episodes) for t in range(length)]
+    length = min(len(ep.val_accuracies) for ep in episodes)
+    mean = [sum(ep.val_accuracies[t] for ep in episodes) / len(episodes) for t in range(length)]
     ax.plot(range(length), mean, color="black", linewidth=2, label="mean")
     ax.set_title(policy, fontsize=10)
     ax.set_xlabel("step")
@@ -54,7 +54,7 @@ def validation_curves(results: Mapping[str, Episodes], path: Path) -> Path:
         _curve_panel(ax, policy, episodes)
     axes[0][0].set_ylabel("validation accuracy")
     handles = [
-        plt.Line2D([], [], color=c, marker=m, linestyle="none", label=k.lower())
+        plt.Line2D([], [], color=c, marker=m, linestyle="none", label=k.value)
         for k, (m, c) in MARKERS.items()
     ]
     handles.append(plt.Line2D([], [], color="black", linewidth=2, label="mean"))
@@ -67,8 +67,8 @@ def pareto(results: Mapping[str, Episodes], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4.2))
     for i, (policy, episodes) in enumerate(results.items()):
         colour = f"C{i}"
-        params = [ep["params"] for ep in episodes]
-        accuracy = [100 * ep["test_accuracy"] for ep in episodes]
+        params = [ep.params for ep in episodes]
+        accuracy = [100 * ep.test_accuracy for ep in episodes]
         ax.scatter(params, accuracy, color=colour, alpha=0.35, s=18)
         ax.scatter(
             sum(params) / len(params),

@@ -138,7 +138,7 @@ def test_step_refuses_what_is_not_one_action_index(action):
     with pytest.raises(InvalidActionError, match="is not an action index") as info:
         env.step(action)
     assert repr(action) in str(info.value) and "0..12" in str(info.value)
-    assert env.unwrapped._t == 0  # nothing was played
+    assert env.unwrapped._episode.t == 0  # nothing was played
     with pytest.raises(InvalidActionError, match="is not an action index"):
         env.unwrapped.decode_action(action)
 

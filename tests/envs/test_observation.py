@@ -1,17 +1,15 @@
-"""The declared observation layout is what the environment returns."""
+"""The declared observation layout is what the environment returns, read back through its views."""
+
+import dataclasses
 
 import numpy as np
 import pytest
 
 import envs
-from envs.observation import UNKNOWN
+from envs.observation import UNKNOWN, ObservationView, SlotView
 from kasmina import SeedStage
 
 from .helpers import act, fast_env
-
-
-def _named(env, obs):
-    return {f.name: float(obs[i]) for i, f in enumerate(env.layout.features)}
 
 
 def test_layout_table_documents_every_feature():
@@ -26,21 +24,20 @@ def test_layout_table_documents_every_feature():
 def test_reset_observation_marks_unmeasured_values_unknown():
     env = fast_env()
     obs, info = env.reset(seed=0)
-    v = _named(env, obs)
+    view = env.layout.read(obs)
     for name in (
         "train_loss",
         "train_accuracy",
         "val_accuracy_delta",
         "val_accuracy_delta3",
         "train_loss_delta",
-        "block0.contribution",
-        "block1.grad_ratio",
     ):
-        assert v[name] == UNKNOWN, name
-    assert v["val_accuracy"] == pytest.approx(info["val_accuracy"])
-    assert v["budget_used"] == 0.0 and v["param_growth"] == 0.0
-    assert v["memory_pressure"] == 0.0 and v["checkpointing"] == 0.0
-    assert v["block0.stage.DORMANT"] == 1.0 and v["block1.stage.DORMANT"] == 1.0
+        assert getattr(view, name) is None, name
+    assert view.slots["block0"].contribution is None and view.slots["block1"].grad_ratio is None
+    assert view.val_accuracy == pytest.approx(info["val_accuracy"])
+    assert view.budget_used == 0.0 and view.param_growth == 0.0
+    assert view.memory_pressure == 0.0 and view.checkpointing == 0.0
+    assert {s.stage for s in view.slots.values()} == {SeedStage.DORMANT}
 
 
 def test_observation_values_follow_the_episode():
@@ -49,21 +46,20 @@ def test_observation_values_follow_the_episode():
     env.step(act(env, "germinate", "block1", "conv_heavy"))
     for t in range(2, 6):
         obs, _, _, _, info = env.step(0)
-        v = _named(env, obs)
-        stage = env.model.slot("block1").stage
-        assert v["budget_used"] == pytest.approx(t / 8)
-        assert v["val_accuracy"] == pytest.approx(info["val_accuracy"])
-        assert v["train_accuracy"] == pytest.approx(info["train_accuracy"])
-        assert v["train_loss"] == pytest.approx(min(info["train_loss"] / np.log(10), 3), rel=1e-6)
-        assert v[f"block1.stage.{stage.name}"] == 1.0
-        assert sum(v[f"block1.stage.{s.name}"] for s in SeedStage) == 1.0
-        assert v["block1.blueprint.conv_heavy"] == 1.0 and v["block1.blueprint.conv_light"] == 0
-        assert v["block1.alpha"] == pytest.approx(env.model.slot("block1").alpha)
-        assert v["block1.contribution"] != UNKNOWN and -1 <= v["block1.contribution"] <= 1
-        assert 0 < v["block1.grad_ratio"] < 1
-        assert v["block0.contribution"] == UNKNOWN
-        assert v["param_growth"] == pytest.approx(info["param_growth"] / (1 + info["param_growth"]))
-    assert v["val_accuracy_delta3"] != UNKNOWN
+        view = env.layout.read(obs)
+        block0, block1 = view.slots["block0"], view.slots["block1"]
+        assert view.budget_used == pytest.approx(t / 8)
+        assert view.val_accuracy == pytest.approx(info["val_accuracy"])
+        assert view.train_accuracy == pytest.approx(info["train_accuracy"])
+        assert view.train_loss == pytest.approx(min(info["train_loss"] / np.log(10), 3), rel=1e-6)
+        assert block1.stage is env.model.slot("block1").stage
+        assert block1.blueprint == "conv_heavy"
+        assert block1.alpha == pytest.approx(env.model.slot("block1").alpha)
+        assert block1.contribution is not None and -1 <= block1.contribution <= 1
+        assert block1.grad_ratio is not None and 0 < block1.grad_ratio < 1
+        assert block0.contribution is None
+        assert view.param_growth == pytest.approx(info["param_growth"] / (1 + info["param_growth"]))
+    assert view.val_accuracy_delta3 is not None
 
 
 def test_contribution_is_the_counterfactual_accuracy_difference():
@@ -73,24 +69,70 @@ def test_contribution_is_the_counterfactual_accuracy_difference():
     while env.model.slot("block1").stage is not SeedStage.HOLDING:
         env.step(0)
     obs, *_ = env.step(0)  # measured in HOLDING, where the lifecycle tick changes nothing
-    v = _named(env, obs)
     with_seed = env._evaluate(env.data.val)[1]
     with env.model.switched_off("block1"):
         without = env._evaluate(env.data.val)[1]
-    assert v["block1.contribution"] == pytest.approx(
+    assert env.layout.read(obs).slots["block1"].contribution == pytest.approx(
         np.clip(5 * (with_seed - without), -1, 1), abs=1e-6
     )
 
 
-def test_observation_finish_clips_and_keeps_sentinels():
+def _view(layout: envs.ObservationLayout, **changes) -> ObservationView:
+    return dataclasses.replace(layout.read(layout.empty()), **changes)
+
+
+def test_observation_write_clips_and_keeps_sentinels():
     layout = envs.ObservationLayout(["s"], ["b"])
-    values = layout.empty().astype(np.float64)
-    values[layout.index["val_loss"]] = np.inf
-    values[layout.index["val_accuracy"]] = np.nan
-    values[layout.index["s.contribution"]] = 7.0
-    out = layout.finish(values)
-    assert out[layout.index["val_loss"]] == 3.0
-    assert out[layout.index["val_accuracy"]] == 0.0
-    assert out[layout.index["s.contribution"]] == 1.0
+    slot = dataclasses.replace(layout.read(layout.empty()).slots["s"], contribution=7.0)
+    view = _view(layout, val_loss=np.inf, val_accuracy=np.nan, slots={"s": slot})
+    out = layout.write(view)
+    back = layout.read(out)
+    assert back.val_loss == 3.0 and back.val_accuracy == 0.0
+    assert back.slots["s"].contribution == 1.0 and back.train_loss is None
     assert out[layout.index["train_loss"]] == UNKNOWN
     assert layout.space.contains(out)
+
+
+def test_every_feature_is_a_field_of_a_view():
+    layout = envs.ObservationLayout(["a", "b"], ["x", "y", "z"])
+    globals_ = [f.name for f in dataclasses.fields(ObservationView) if f.name != "slots"]
+    per_slot = [f.name for f in dataclasses.fields(SlotView)[2:]]  # after the two one-hots
+    one_hots = len(SeedStage) + len(layout.blueprints)
+    assert [f.name for f in layout.features[: len(globals_)]] == globals_
+    assert len(layout) == len(globals_) + len(layout.slots) * (one_hots + len(per_slot))
+
+
+def _episode_observations() -> list[np.ndarray]:
+    env = fast_env(budget=6)
+    observations = [env.reset(seed=1)[0]]
+    for action in (act(env, "germinate", "block1", "conv_light"), 0, 0, 0, 0, 0):
+        observations.append(env.step(action)[0])
+    return observations
+
+
+def test_read_then_write_gives_back_the_vector_bit_for_bit():
+    layout = fast_env().layout
+    stages_seen = set()
+    for obs in _episode_observations():
+        view = layout.read(obs)
+        stages_seen.add(view.slots["block1"].stage)
+        assert layout.write(view).tobytes() == obs.tobytes()
+    assert len(stages_seen) >= 3  # the views covered a seed's life, not only DORMANT slots
+
+
+def test_write_then_read_gives_back_the_view():
+    layout = envs.ObservationLayout(["s0", "s1"], ["b0", "b1"])
+    slots = {
+        "s0": SlotView(SeedStage.HOLDING, "b1", 1.0, 0.25, 0.5, -0.5, 0.125),
+        "s1": SlotView(SeedStage.PRUNED, "b0", 0.0, 0.0, 0.25, None, None),
+    }
+    values = [0.5, None, 1.5, None, 0.75, -0.25, None, 0.5, 0.875, 0.25, None, 1.0]
+    names = [f.name for f in dataclasses.fields(ObservationView) if f.name != "slots"]
+    view = ObservationView(**dict(zip(names, values, strict=True)), slots=slots)
+    assert layout.read(layout.write(view)) == view
+
+
+def test_read_refuses_a_vector_of_the_wrong_shape():
+    layout = envs.ObservationLayout(["s"], ["b"])
+    with pytest.raises(ValueError, match="shape"):
+        layout.read(np.zeros(len(layout) + 1, dtype=np.float32))

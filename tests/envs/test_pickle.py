@@ -85,8 +85,11 @@ def test_torch_and_numpy_state_survive_a_round_trip():
             id(p) for p in owner.parameters()
         }
     assert env.np_random.bit_generator.state == copy.np_random.bit_generator.state
-    assert env._batches.rng.bit_generator.state == copy._batches.rng.bit_generator.state
-    assert np.array_equal(env._batches._order, copy._batches._order)
+    assert (
+        env._episode.batches.rng.bit_generator.state
+        == copy._episode.batches.rng.bit_generator.state
+    )
+    assert np.array_equal(env._episode.batches._order, copy._episode.batches._order)
 
 
 def test_the_pickle_leaves_the_data_set_out_and_the_copy_reloads_it():

@@ -70,7 +70,7 @@ def _rng_states(env: envs.GrowthEnv) -> tuple:
         np.random.get_state()[1].tobytes(),
         random.getstate(),
         env.np_random.bit_generator.state,
-        env._batches.rng.bit_generator.state,
+        env._episode.batches.rng.bit_generator.state,
     )
 
 

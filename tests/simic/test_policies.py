@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import zipfile
 
 import gymnasium as gym
@@ -14,7 +15,7 @@ from envs import ActionKind, GrowthAction
 from kasmina import BlueprintRegistry, SeedStage, UnexpectedKeywordError, UnknownChoiceError
 from simic.policies import (
     POLICY_NAMES,
-    WAIT,
+    WAIT_INDEX,
     BlueprintCosts,
     EpisodeResult,
     GrowAllPolicy,
@@ -87,7 +88,7 @@ def test_a_masked_or_out_of_range_choice_falls_back_to_wait(env):
     assert not mask[fossilize]
     for wanted in (fossilize, -1, env.action_space.n):
         policy = _Stubborn(env, wanted)
-        assert policy.predict(obs, mask) == WAIT
+        assert policy.predict(obs, mask) == WAIT_INDEX
         assert policy.masked_fallbacks == 1
     germinate = _act(env, "germinate", "block0", "attention")
     assert _Stubborn(env, germinate).predict(obs, mask) == germinate
@@ -121,10 +122,13 @@ def test_growall_germinates_the_largest_blueprint_everywhere_and_fossilizes_it(e
     spec = BlueprintRegistry.spec("cnn", "conv_heavy")
     assert costs.params["block1"]["conv_heavy"] == spec.param_count(16, spatial_dims=1)
     assert result.events[:2] == (
-        (0, "GERMINATE(block0, conv_heavy)"),
-        (1, "GERMINATE(block1, conv_heavy)"),
+        (0, GrowthAction(ActionKind.GERMINATE, "block0", "conv_heavy")),
+        (1, GrowthAction(ActionKind.GERMINATE, "block1", "conv_heavy")),
     )
-    assert {a for _, a in result.events[2:]} == {"FOSSILIZE(block0)", "FOSSILIZE(block1)"}
+    assert {a for _, a in result.events[2:]} == {
+        GrowthAction(ActionKind.FOSSILIZE, "block0"),
+        GrowthAction(ActionKind.FOSSILIZE, "block1"),
+    }
     assert (result.seeds_germinated, result.seeds_fossilized, result.seeds_pruned) == (2, 2, 0)
 
 
@@ -137,19 +141,20 @@ def test_growall_picks_the_largest_of_a_restricted_set():
 def _observation(env: gym.Env, budget_used: float, **slots: tuple) -> np.ndarray:
     """A stub observation: ``slot=(stage, blueprint, contribution, steps_in_stage)``."""
     layout = env.unwrapped.layout
-    v, idx = layout.empty(), layout.index
-    v[idx["budget_used"]] = budget_used
-    for slot in env.unwrapped.slots:
+    blank = layout.read(layout.empty())
+    views = {}
+    for slot, empty in blank.slots.items():
         stage, blueprint, contribution, in_stage = slots.get(
             slot, (SeedStage.DORMANT, None, None, 0)
         )
-        v[idx[f"{slot}.stage.{stage.name}"]] = 1.0
-        if blueprint is not None:
-            v[idx[f"{slot}.blueprint.{blueprint}"]] = 1.0
-        if contribution is not None:
-            v[idx[f"{slot}.contribution"]] = contribution
-        v[idx[f"{slot}.steps_in_stage"]] = in_stage
-    return layout.finish(v)
+        views[slot] = dataclasses.replace(
+            empty,
+            stage=stage,
+            blueprint=blueprint,
+            contribution=contribution,
+            steps_in_stage=in_stage,
+        )
+    return layout.write(dataclasses.replace(blank, budget_used=budget_used, slots=views))
 
 
 def _mask(env: gym.Env, **stages: tuple[SeedStage, int]) -> np.ndarray:
@@ -170,7 +175,7 @@ def test_heuristic_judges_a_holding_seed_by_its_contribution(env, contribution, 
     policy.reset(0)
     obs = _observation(env, LATE, block1=(SeedStage.HOLDING, "conv_light", contribution, in_stage))
     action = policy.predict(obs, _mask(env, block1=(SeedStage.HOLDING, 5)))
-    want = WAIT if expected == "wait" else _act(env, expected, "block1")
+    want = WAIT_INDEX if expected == "wait" else _act(env, expected, "block1")
     assert action == want
 
 
@@ -179,10 +184,10 @@ def test_heuristic_prunes_a_clearly_harmful_young_seed_only_when_the_mask_allows
     harmful = _observation(env, LATE, block0=(SeedStage.TRAINING, "conv_heavy", -0.9, 0.04))
     young = _mask(env, block0=(SeedStage.TRAINING, 1))
     old_enough = _mask(env, block0=(SeedStage.TRAINING, 2))
-    assert policy.predict(harmful, young) == WAIT
+    assert policy.predict(harmful, young) == WAIT_INDEX
     assert policy.predict(harmful, old_enough) == _act(env, "prune", "block0")
     mild = _observation(env, LATE, block0=(SeedStage.TRAINING, "conv_heavy", -0.2, 0.04))
-    assert policy.predict(mild, old_enough) == WAIT
+    assert policy.predict(mild, old_enough) == WAIT_INDEX
 
 
 def test_heuristic_grows_the_widest_slot_first_and_skips_a_pruned_blueprint(env):
@@ -220,7 +225,7 @@ def test_heuristic_grows_the_widest_slot_first_and_skips_a_pruned_blueprint(env)
 
 def test_heuristic_stops_growing_late_in_the_budget(env):
     policy = make_policy("heuristic", env)
-    assert policy.predict(_observation(env, 0.7), _mask(env)) == WAIT
+    assert policy.predict(_observation(env, 0.7), _mask(env)) == WAIT_INDEX
 
 
 def test_heuristic_thresholds_are_validated(env):
@@ -248,7 +253,11 @@ def test_run_episode_result_is_consistent_and_deterministic(env):
     assert len(result.val_accuracies) == SMALL["budget"] + 1
     assert result.return_ == pytest.approx(sum(result.rewards))
     assert [s for s, _ in result.events] == [i for i, a in enumerate(result.actions) if a]
-    assert result.seeds_germinated == sum("GERMINATE" in a for _, a in result.events)
+    decode = env.unwrapped.decode_action
+    assert [a for _, a in result.events] == [decode(a) for a in result.actions if a]
+    assert all(isinstance(a, GrowthAction) for _, a in result.events)
+    kinds = [a.kind for _, a in result.events]
+    assert result.seeds_germinated == kinds.count(ActionKind.GERMINATE)
     assert 0.0 <= result.test_accuracy <= 1.0 and result.param_growth > 0
     assert run_episode(env, policy, 7) == result
 

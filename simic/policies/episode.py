@@ -1,0 +1,109 @@
+"""Playing one seeded episode of a policy: :func:`run_episode` and its :class:`EpisodeResult`.
+
+The result stays typed (its events hold :class:`~envs.actions.GrowthAction`) until a writer
+turns it into JSON or CSV (:mod:`simic.evaluate`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+
+from envs.actions import GrowthAction
+from simic.policies.base import WAIT_INDEX, Policy, PolicyError
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    """One played episode.
+
+    Attributes:
+        policy: The policy's name.
+        seed: The seed the environment and the policy were reset with.
+        actions: Every action taken, in order.
+        rewards: Every reward received.
+        return_: Their sum.
+        test_accuracy: Final test accuracy (NaN if the episode was truncated by a wrapper).
+        val_accuracies: Validation accuracy at reset, then after every step.
+        param_growth: Final seed parameters / host parameters.
+        params: Final parameters in total.
+        seeds_germinated: Seeds germinated (from the final info).
+        seeds_fossilized: Seeds fossilized.
+        seeds_pruned: Seeds pruned (by the policy or by out-of-memory recovery).
+        events: ``(step, action)`` for every valid action other than WAIT; ``step`` is the
+            0-based index of the step it was taken at.
+        diverged: The training loss stopped being finite.
+    """
+
+    policy: str
+    seed: int
+    actions: tuple[int, ...]
+    rewards: tuple[float, ...]
+    return_: float
+    test_accuracy: float
+    val_accuracies: tuple[float, ...]
+    param_growth: float
+    params: int
+    seeds_germinated: int
+    seeds_fossilized: int
+    seeds_pruned: int
+    events: tuple[tuple[int, GrowthAction], ...]
+    diverged: bool
+
+
+def run_episode(env: gym.Env, policy: Policy, seed: int) -> EpisodeResult:
+    """Play one episode of ``policy`` on ``env`` from ``env.reset(seed=seed)`` (deterministic).
+
+    The policy is reset with the same seed and sees ``env.unwrapped.action_masks()`` each step.
+    """
+    base = env.unwrapped
+    masks = getattr(base, "action_masks", None)
+    if masks is None:
+        raise PolicyError(f"{type(base).__name__} has no action_masks(); use a GrowthEnv")
+    observation, info = env.reset(seed=seed)
+    policy.reset(seed)
+    actions: list[int] = []
+    rewards: list[float] = []
+    vals = [float(info["val_accuracy"])]
+    events: list[tuple[int, GrowthAction]] = []
+    while True:
+        action = int(policy.predict(observation, masks()))
+        observation, reward, terminated, truncated, info = env.step(action)
+        if action != WAIT_INDEX and not info["invalid_action"]:
+            events.append((len(actions), base.decode_action(action)))
+        actions.append(action)
+        rewards.append(float(reward))
+        vals.append(float(info["val_accuracy"]))
+        if terminated or truncated:
+            return _result(policy.name, seed, actions, rewards, vals, events, info)
+
+
+def _result(
+    name: str,
+    seed: int,
+    actions: Sequence[int],
+    rewards: Sequence[float],
+    vals: Sequence[float],
+    events: Sequence[tuple[int, GrowthAction]],
+    info: Mapping[str, Any],
+) -> EpisodeResult:
+    return EpisodeResult(
+        policy=name,
+        seed=seed,
+        actions=tuple(actions),
+        rewards=tuple(rewards),
+        return_=math.fsum(rewards),
+        test_accuracy=float(info.get("test_accuracy", math.nan)),
+        val_accuracies=tuple(vals),
+        param_growth=float(info["param_growth"]),
+        params=int(info["params"]),
+        seeds_germinated=int(info["seeds_germinated"]),
+        seeds_fossilized=int(info["seeds_fossilized"]),
+        seeds_pruned=int(info["seeds_pruned"]),
+        events=tuple(events),
+        diverged=bool(info["diverged"]),
+    )
