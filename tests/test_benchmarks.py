@@ -2,7 +2,7 @@
 
 import json
 
-from benchmarks import checkpoint_memory, env_overhead, step_cost
+from benchmarks import batched_envs, checkpoint_memory, env_overhead, step_cost
 
 
 def test_env_overhead_prints_the_ratio_last(capsys):
@@ -34,3 +34,15 @@ def test_step_cost_writes_the_table_and_the_splits(tmp_path, capsys):
     assert report["training_split"]["current"]["two_seeds"]["seeds_ms"] > 0
     assert len(report["machine"]["loadavg"]) == 3
     assert "| two_seeds |" in capsys.readouterr().out
+
+
+def test_batched_envs_prototype_agrees_and_writes_its_table(tmp_path):
+    out = tmp_path / "batched_envs.json"
+    args = ["--ns", "1", "2", "--reps", "1", "--steps", "1", "--scenarios", "mixed"]
+    assert (
+        batched_envs.main([*args, "--agree-n", "3", "--agree-steps", "1", "--out", str(out)]) == 0
+    )
+    report = json.loads(out.read_text())
+    assert not report["partial"] and set(report["table"]["mixed"]) == {"1", "2"}
+    assert report["agreement"]["mixed"]["grouped"]["params_max_abs_diff"] < 1e-5
+    assert "| 2 |" in (tmp_path / "batched_envs_table.md").read_text()
