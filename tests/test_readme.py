@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -65,3 +66,22 @@ def test_readme_module_prefixed_id_works_in_a_process_that_never_imported_envs()
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(README.parent / "envs" / "__init__.py")
+
+
+def _python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+
+
+@pytest.mark.parametrize("index", range(len(_python_blocks())))
+def test_every_python_block_in_the_readme_runs(index):
+    # Each block in a fresh interpreter, as a reader would paste it: registrations a block makes
+    # (a blueprint, a policy) cannot leak into the other tests. Episodes are shortened.
+    block = _python_blocks()[index].replace("budget=25", "budget=2")
+    result = subprocess.run(
+        [sys.executable, "-c", block],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=README.parent,
+    )
+    assert result.returncode == 0, f"README python block {index}:\n{block}\n{result.stderr}"
