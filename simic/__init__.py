@@ -1,8 +1,9 @@
 """simic: the controller layer that decides when and how a network grows.
 
-For now it holds the main-job demo (:func:`simic.demo.run_demo`), which grows a small CNN with
-hand-written rules, and the ``simic`` command line (:mod:`simic.cli`). The reinforcement-learning
-(PPO) controller that learns those decisions comes later.
+It trains the MaskablePPO controller (:mod:`simic.train`), plays it and the baseline policies on
+held-out episodes (:mod:`simic.evaluate`), and holds the ``simic`` command line (:mod:`simic.cli`),
+whose main job is ``simic quickstart``; ``simic demo`` (:mod:`simic.demo`) is a short tour of
+kasmina on its own.
 
 simic builds on kasmina (the growing network) and ``envs``; neither knows about simic.
 """
