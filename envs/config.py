@@ -8,14 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from envs.reward import RewardConfig, RewardFn, RewardMode
 from envs.tasks import TaskSpec, get_task
 from kasmina import AlphaSchedule, BlueprintRegistry, LifecycleConfig, OptimizerSpec
 from kasmina.errors import UnknownChoiceError, UserError
 from kasmina.memory import PressureProbe
-from kasmina.validation import reject_unknown, require_int, require_number
+from kasmina.validation import reject_unknown, require_device, require_int, require_number
 
 _POSITIVE_INTS = (
     "budget",
@@ -121,7 +120,7 @@ class GrowthEnvConfig:
         if not isinstance(self.alpha_schedule, str) or self.alpha_schedule not in schedules:
             raise UnknownChoiceError("alpha_schedule", self.alpha_schedule, schedules)
         self.reward_config()
-        _check_device(self.device)
+        require_device("GrowthEnv device", self.device, error=ConfigError)
         if self.data_dir is not None:
             object.__setattr__(self, "data_dir", _as_folder("data_dir", self.data_dir))
         if self.memory_probe is not None and not callable(self.memory_probe):
@@ -213,12 +212,3 @@ def _as_folder(name: str, value: object) -> str:
     raise ConfigError(
         f"GrowthEnv {name} must be a folder path (str or os.PathLike) or None, got {value!r}"
     )
-
-
-def _check_device(device: str) -> None:
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise UnknownChoiceError("device", device, ["cpu", "cuda", "cuda:N", "mps"]) from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"GrowthEnv device {device!r}: CUDA is not available here; use 'cpu'")

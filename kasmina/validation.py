@@ -7,7 +7,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from kasmina.errors import InvalidValueError, UnexpectedKeywordError, UserError
+import torch
+
+from kasmina.errors import InvalidValueError, UnexpectedKeywordError, UnknownChoiceError, UserError
+
+DEVICE_CHOICES = ("cpu", "cuda", "cuda:N", "mps")
+"""What an unknown device name is compared with to suggest the closest."""
 
 
 def is_int(value: object) -> bool:
@@ -73,3 +78,43 @@ def reject_unknown(
     unknown = {str(k) for k in given} - set(names)
     if unknown:
         raise UnexpectedKeywordError(owner, unknown, [*names, *hints])
+
+
+def require_device(
+    name: str,
+    value: object,
+    *,
+    allow_auto: bool = False,
+    error: type[UserError] = InvalidValueError,
+) -> str:
+    """``value`` if torch can place tensors on that device here, else a one-line error.
+
+    The one device check of every layer. An unknown name raises :class:`UnknownChoiceError`
+    (with the closest of :data:`DEVICE_CHOICES`); a device this machine lacks (no CUDA, no MPS,
+    a CUDA index past the last GPU) raises ``error`` naming it. ``allow_auto`` admits
+    ``"auto"`` (stable-baselines3's pick of the best device there is).
+    """
+    if allow_auto and value == "auto":
+        return "auto"
+    try:
+        device = torch.device(value)  # type: ignore[arg-type]
+    except (RuntimeError, TypeError, ValueError):
+        choices = ("auto", *DEVICE_CHOICES) if allow_auto else DEVICE_CHOICES
+        raise UnknownChoiceError("device", value, choices) from None
+    missing = _missing(device)
+    if missing:
+        use = "'cpu' or 'auto'" if allow_auto else "'cpu'"
+        raise error(f"{name} {value!r}: {missing}; use {use}")
+    return str(value)
+
+
+def _missing(device: torch.device) -> str | None:
+    """Why ``device`` cannot be used on this machine, or ``None`` if it can."""
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            return "CUDA is not available here"
+        if (device.index or 0) >= torch.cuda.device_count():
+            return f"torch sees only {torch.cuda.device_count()} CUDA device(s)"
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        return "MPS is not available here"
+    return None

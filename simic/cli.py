@@ -15,7 +15,8 @@ from typing import NoReturn
 from kasmina import BlueprintRegistry, Topology, UserError
 from kasmina.errors import closest
 from simic import cli_runs
-from simic.demo import DEVICE_TYPES, DemoConfig, run_demo
+from simic.demo import DemoConfig, run_demo
+from simic.options import add_options, given
 from simic.signals import Terminated, exit_status
 
 USAGE_ERROR = 2
@@ -59,42 +60,18 @@ def _report(message: object) -> int:
 
 # ------------------------------------------------------------------------------------ demo
 def _run_demo_command(args: argparse.Namespace) -> int:
-    defaults = DemoConfig()
-    try:
-        config = DemoConfig(
-            steps=defaults.steps if args.steps is None else args.steps,
-            seed=defaults.seed if args.seed is None else args.seed,
-            device=args.device or defaults.device,
-            blueprints=tuple(args.blueprints) if args.blueprints else defaults.blueprints,
-        )
-    except ValueError as exc:  # bad values (DemoConfigError and UnknownChoiceError are both)
-        return _report(exc)
-    run_demo(config)
+    run_demo(DemoConfig(**given(args, DemoConfig)))  # bad values are UserErrors: see main()
     return 0
 
 
 def _add_demo(subparsers: argparse._SubParsersAction) -> None:
-    d = DemoConfig()
     p = subparsers.add_parser(
         "demo",
-        help="grow a small CNN on a synthetic task and show every decision",
-        description="Train a small 1-D CNN, germinate two seeds into it, and fossilize or prune "
-        "each one on its measured contribution to validation accuracy.",
+        help="a tour of kasmina on MNIST-1D: grow a small CNN and show every decision",
+        description="Train a small 1-D CNN on MNIST-1D, germinate two seeds into it, and "
+        "fossilize or prune each one on its measured contribution to validation accuracy.",
     )
-    p.add_argument("--steps", type=int, help=f"training steps in total (default {d.steps})")
-    p.add_argument(
-        "--seed", type=int, help=f"seed of the task, batches and weights (default {d.seed})"
-    )
-    p.add_argument(
-        "--device", help=f"{', '.join(DEVICE_TYPES)} or e.g. cuda:1 (default {d.device})"
-    )
-    p.add_argument(
-        "--blueprints",
-        nargs=2,
-        metavar=("A", "B"),
-        help=f"CNN blueprints for block0 and block1 (default: "
-        f"{' '.join(d.blueprints)}; see 'simic blueprints --topology cnn')",
-    )
+    add_options(p, DemoConfig)
     p.set_defaults(handler=_run_demo_command)
 
 

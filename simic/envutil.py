@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import torch
 import yaml
 
 import envs
@@ -82,21 +81,3 @@ def check_env_kwargs(env_id: str, kwargs: Mapping[str, Any]) -> envs.GrowthEnv:
     if not isinstance(base, envs.GrowthEnv):
         raise SimicError(f"{env_id} is not a growth environment")
     return base
-
-
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
-
-
-def require_device(name: str, device: object) -> str:
-    """``device`` if torch can use it here (``auto`` included), else a one-line error."""
-    if device == "auto":
-        return device
-    try:
-        parsed = torch.device(device)  # type: ignore[arg-type]
-    except (RuntimeError, TypeError, ValueError):
-        raise UnknownChoiceError(name, device, DEVICE_CHOICES) from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise SimicError(f"{name} {device!r}: CUDA is not available here; use 'cpu' or 'auto'")
-    if parsed.type == "mps" and not torch.backends.mps.is_available():
-        raise SimicError(f"{name} {device!r}: MPS is not available here; use 'cpu' or 'auto'")
-    return str(device)

@@ -20,14 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kasmina.validation import require_int
-from simic.envutil import (
-    SimicError,
-    check_env_kwargs,
-    make_env,
-    require_device,
-    resolve_env_id,
-)
+from kasmina.validation import require_device, require_int
+from simic.envutil import check_env_kwargs, make_env, resolve_env_id
+from simic.errors import SimicError
 from simic.evaluation_files import (
     CSV_COLUMNS,
     SCHEMA_VERSION,
@@ -35,6 +30,7 @@ from simic.evaluation_files import (
     episode_record,
     write_outputs,
 )
+from simic.options import doc
 from simic.policies import POLICY_NAMES, EpisodeResult, make_policy, run_episode
 from simic.runfolder import ensure_writable_folder
 from simic.signals import exit_status, sigterm_interrupts
@@ -59,36 +55,43 @@ __all__ = [  # the file helpers are re-exported: they lived here before simic.ev
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    """What ``simic evaluate`` runs.
+    """What ``simic evaluate`` runs (each field's help is its ``--help`` line)."""
 
-    Attributes:
-        env: Registered environment id.
-        env_kwargs: Its keyword arguments.
-        policies: Policy names (``heuristic``, ``random``, ``nogrow``, ``growall``) or paths
-            to models saved by ``simic train``.
-        episodes: Episodes per policy.
-        seed: First episode seed; episodes use ``seed .. seed + episodes - 1``.
-        n_envs: Worker processes (episodes run in parallel above 1).
-        out: Folder for results and figures (nothing is written if ``None``).
-        save_model: Export every episode's grown network to ``out/models``.
-        device: Torch device for PPO policies.
-        transfer: Let a model play an environment other than the one it was trained on.
-    """
-
-    env: str = "simic/Grow-MNIST1D-v0"
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    policies: tuple[str, ...] = POLICY_NAMES
-    episodes: int = 10
-    seed: int = 1000
-    n_envs: int = 1
-    out: str | None = None
-    save_model: bool = False
-    device: str = "cpu"
-    transfer: bool = False
+    env: str = field(default="simic/Grow-MNIST1D-v0", metadata=doc("environment id"))
+    env_kwargs: dict[str, Any] = field(
+        default_factory=dict, metadata=doc("environment keyword arguments, e.g. budget=20")
+    )
+    policies: tuple[str, ...] = field(
+        default=POLICY_NAMES,
+        metadata=doc(
+            "a baseline's name or a model .zip from 'simic train', repeatable",
+            flag="--policy",
+            metavar="POLICY",
+        ),
+    )
+    episodes: int = field(default=10, metadata=doc("episodes per policy"))
+    seed: int = field(
+        default=1000, metadata=doc("first episode seed; episodes use SEED..SEED+EPISODES-1")
+    )
+    n_envs: int = field(default=1, metadata=doc("worker processes, parallel above 1"))
+    out: str | None = field(
+        default=None, metadata=doc("folder for results.json, episodes.csv and figures")
+    )
+    save_model: bool = field(
+        default=False, metadata=doc("export each episode's grown network to OUT/models")
+    )
+    device: str = field(default="cpu", metadata=doc("torch device for PPO policies"))
+    transfer: bool = field(
+        default=False,
+        metadata=doc(
+            "let a model play an environment other than the one it was trained on (a "
+            "transfer experiment; the spaces must still have the same shape)"
+        ),
+    )
 
     def __post_init__(self) -> None:
         resolve_env_id(self.env)
-        require_device("device", self.device)
+        require_device("device", self.device, allow_auto=True, error=SimicError)
         object.__setattr__(self, "policies", tuple(self.policies))
         if not self.policies:
             raise SimicError("evaluate needs at least one --policy")

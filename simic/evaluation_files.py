@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import envs
 from envs.atomic import atomic_write_text
 from simic import figures
-from simic.envutil import SimicError
+from simic.errors import SimicError
 from simic.policies import EpisodeResult
 
 if TYPE_CHECKING:  # the report is built by simic.evaluate, which imports this module

@@ -16,14 +16,13 @@ checkpoint's timestep count.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import os
 import tempfile
 import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,204 +35,20 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from envs.atomic import atomic_write_text, default_file_mode
-from kasmina.errors import UnexpectedKeywordError
-from kasmina.validation import is_int, require_int, require_number
 from simic import provenance
-from simic.envutil import (
-    SimicError,
-    check_env_kwargs,
-    make_env,
-    require_device,
-    resolve_env_id,
-)
+from simic.envutil import check_env_kwargs, make_env
+from simic.errors import SimicError
 from simic.runfolder import claim
 from simic.seeding import SeedCycle, TrainingSeeds
 from simic.signals import Terminated, exit_status, sigterm_interrupts
+from simic.train_config import PPOConfig, TrainConfig
+
+__all__ = ["PPOConfig", "TrainConfig", "TrainResult", "load_run_config", "train"]
 
 Printer = Callable[[str], None]
 CONFIG_FILE, MODEL_FILE, BEST_FILE = "config.json", "model.zip", "best_model.zip"
 CHECKPOINT_FILE, EVALUATIONS_FILE = "checkpoints/latest.zip", "evaluations.json"
 RUN_FILES = (CONFIG_FILE, MODEL_FILE, BEST_FILE, CHECKPOINT_FILE, EVALUATIONS_FILE)
-
-
-@dataclass(frozen=True)
-class PPOConfig:
-    """MaskablePPO hyperparameters (stable-baselines3 names and meanings).
-
-    ``gamma`` defaults to 1: an episode is a fixed, observed budget of steps and the dense
-    reward telescopes to the episode's accuracy gain only without discounting.
-    """
-
-    learning_rate: float = 3e-4
-    n_steps: int = 128
-    batch_size: int = 64
-    n_epochs: int = 10
-    gamma: float = 1.0
-    gae_lambda: float = 0.95
-    clip_range: float = 0.2
-    ent_coef: float = 0.01
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    net_arch: tuple[int, ...] = (64, 64)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.net_arch, (list, tuple)) or not all(
-            is_int(u) and u >= 1 for u in self.net_arch
-        ):
-            raise SimicError(
-                f"ppo.net_arch must be a list of positive layer widths (e.g. [64, 64]), "
-                f"got {self.net_arch!r}"
-            )
-        object.__setattr__(self, "net_arch", tuple(self.net_arch))
-        for name in ("n_steps", "n_epochs"):
-            require_int(f"ppo.{name}", getattr(self, name), 1, SimicError)
-        # A minibatch of one sample normalizes its advantage by a std of NaN (SB3 asserts > 1).
-        require_int("ppo.batch_size", self.batch_size, 2, SimicError)
-        bounds = {
-            "learning_rate": (0.0, None, True),
-            "clip_range": (0.0, None, True),
-            "max_grad_norm": (0.0, None, True),
-            "gamma": (0.0, 1.0, False),
-            "gae_lambda": (0.0, 1.0, False),
-            "ent_coef": (0.0, None, False),
-            "vf_coef": (0.0, None, False),
-        }
-        for name, (low, high, low_open) in bounds.items():
-            require_number(
-                f"ppo.{name}",
-                getattr(self, name),
-                low=low,
-                high=high,
-                low_open=low_open,
-                error=SimicError,
-            )
-
-    def check_rollout(self, n_envs: int) -> None:
-        """Reject rollouts SB3 cannot train on: each minibatch needs two or more samples.
-
-        The advantage of a one-sample minibatch is normalized by a std of NaN, and the logits
-        turn NaN mid-training, so this is checked before the run starts.
-        """
-        rollout = self.n_steps * n_envs
-        if rollout < 2 or rollout % self.batch_size == 1:
-            raise SimicError(
-                f"ppo.n_steps {self.n_steps} x n_envs {n_envs} = {rollout} samples per rollout, "
-                f"cut into minibatches of ppo.batch_size {self.batch_size}, leaves a minibatch "
-                "of one sample, which PPO cannot normalize; make n_steps x n_envs a multiple "
-                "of batch_size (e.g. --n-steps "
-                f"{max(self.batch_size, 2)} with --batch-size {self.batch_size})"
-            )
-
-    def model_kwargs(self) -> dict[str, Any]:
-        kwargs = dataclasses.asdict(self)
-        arch = list(kwargs.pop("net_arch"))
-        return {**kwargs, "policy_kwargs": {"net_arch": {"pi": arch, "vf": arch}}}
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """A training run, completely (what ``RUN/config.json`` records).
-
-    Attributes:
-        env: Registered environment id.
-        env_kwargs: Keyword arguments of the environment.
-        timesteps: Total environment steps to train for (across all envs).
-        n_envs: Parallel environments (subprocesses above 1).
-        seed: Seeds PPO and the training episodes (drawn from ``simic.seeding.TRAINING_SEEDS``).
-        out: The run folder.
-        device: Torch device of the PPO networks (``"cpu"``, ``"cuda"``, ``"auto"``).
-        ppo: PPO hyperparameters.
-        checkpoint_every: Timesteps between checkpoints.
-        eval_every: Timesteps between evaluations on held-out seeds (0: none).
-        eval_episodes: Episodes per evaluation (seeds ``eval_seed .. eval_seed + n - 1``).
-        eval_seed: First held-out evaluation seed; keep it away from the seeds of your final
-            ``simic evaluate`` so model selection does not see the test episodes.
-        progress_bar: Show a progress bar.
-    """
-
-    env: str = "simic/Grow-MNIST1D-v0"
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    timesteps: int = 20_000
-    n_envs: int = 1
-    seed: int = 0
-    out: str = "runs/ppo"
-    device: str = "cpu"
-    ppo: PPOConfig = field(default_factory=PPOConfig)
-    checkpoint_every: int = 2048
-    eval_every: int = 4096
-    eval_episodes: int = 5
-    eval_seed: int = 900_000
-    progress_bar: bool = True
-
-    def __post_init__(self) -> None:
-        resolve_env_id(self.env)
-        if not isinstance(self.ppo, PPOConfig):
-            raise SimicError(f"ppo must be a mapping of PPO settings, got {self.ppo!r}")
-        if not isinstance(self.env_kwargs, Mapping):
-            raise SimicError(f"env_kwargs must be a mapping, got {self.env_kwargs!r}")
-        for name, low in (
-            ("timesteps", 1),
-            ("n_envs", 1),
-            ("seed", 0),
-            ("checkpoint_every", 1),
-            ("eval_every", 0),
-            ("eval_episodes", 1),
-            ("eval_seed", 0),
-        ):
-            require_int(name, getattr(self, name), low, SimicError)
-        if not isinstance(self.out, str) or not self.out:
-            raise SimicError(f"out must be a folder path, got {self.out!r}")
-        require_device("device", self.device)
-        self.ppo.check_rollout(self.n_envs)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["ppo"]["net_arch"] = list(self.ppo.net_arch)
-        return data
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> TrainConfig:
-        """Build from a (config-file) mapping; unknown keys raise with suggestions."""
-        ppo_names = [f.name for f in dataclasses.fields(PPOConfig)]
-        # A PPO name at the top level is a flat command-line option written into a file: the
-        # suggestion points at its place under "ppo:".
-        _reject_unknown(
-            "train config",
-            data,
-            [f.name for f in dataclasses.fields(cls)],
-            suggest=[f"ppo.{n}" for n in ppo_names],
-        )
-        values = dict(data)
-        if "ppo" in values and not isinstance(values["ppo"], PPOConfig):
-            ppo = section_mapping("ppo", values["ppo"], "n_steps: 256")
-            _reject_unknown("ppo config", ppo, ppo_names)
-            values["ppo"] = PPOConfig(**ppo)
-        return cls(**values)
-
-
-def section_mapping(name: str, value: Any, example: str) -> Mapping[str, Any]:
-    """A config file's section (``ppo:``, ``env_kwargs:``) as a mapping; ``None`` is empty."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise SimicError(f"{name} must be a mapping (e.g. {name}: {{{example}}}), got {value!r}")
-    return value
-
-
-def _reject_unknown(
-    owner: str, data: Mapping[str, Any], known: list[str], suggest: list[str] | None = None
-) -> None:
-    unknown = {str(k) for k in data} - set(known)
-    if not unknown:
-        return
-    nested = {k: f"ppo.{k}" for k in unknown if f"ppo.{k}" in (suggest or [])}
-    if nested:
-        key, path = sorted(nested.items())[0]
-        raise SimicError(
-            f"{owner} key {key!r} is a PPO setting; did you mean {path!r}? Put it under "
-            f"'ppo:' (ppo: {{{key}: ...}})"
-        )
-    raise UnexpectedKeywordError(owner, unknown, [*known, *(suggest or [])])
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,218 @@
+"""What a training run is: :class:`TrainConfig` and its :class:`PPOConfig`, validated.
+
+Each field's help text lives in its metadata (:func:`simic.options.option`), which is also
+where ``simic train --help`` reads it: an option is written once, as a field. A run folder's
+``config.json`` is :meth:`TrainConfig.to_dict`; :meth:`TrainConfig.from_mapping` reads one back
+(and any ``--config`` file), rejecting unknown keys with a did-you-mean.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kasmina.validation import (
+    is_int,
+    reject_unknown,
+    require_device,
+    require_int,
+    require_number,
+)
+from simic.envutil import resolve_env_id
+from simic.errors import SimicError
+from simic.options import doc
+
+SECTION_EXAMPLES = {"ppo": "n_steps: 256", "env_kwargs": "budget: 20"}
+"""A config file's sections (mappings), with an example entry for error messages."""
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """MaskablePPO hyperparameters (stable-baselines3 names and meanings).
+
+    ``gamma`` defaults to 1: an episode is a fixed, observed budget of steps and the dense
+    reward telescopes to the episode's accuracy gain only without discounting.
+    """
+
+    learning_rate: float = field(default=3e-4, metadata=doc("Adam learning rate"))
+    n_steps: int = field(default=128, metadata=doc("steps per environment in each rollout"))
+    batch_size: int = field(default=64, metadata=doc("minibatch size"))
+    n_epochs: int = field(default=10, metadata=doc("passes over each rollout"))
+    gamma: float = field(default=1.0, metadata=doc("discount factor"))
+    gae_lambda: float = field(default=0.95, metadata=doc("GAE lambda of the advantages"))
+    clip_range: float = field(default=0.2, metadata=doc("clipping range of the policy ratio"))
+    ent_coef: float = field(default=0.01, metadata=doc("weight of the entropy bonus"))
+    vf_coef: float = field(default=0.5, metadata=doc("weight of the value loss"))
+    max_grad_norm: float = field(default=0.5, metadata=doc("gradient norm clipped to"))
+    net_arch: tuple[int, ...] = field(
+        default=(64, 64), metadata=doc("hidden layer widths of the policy and value networks")
+    )
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.net_arch, (list, tuple)) or not all(
+            is_int(u) and u >= 1 for u in self.net_arch
+        ):
+            raise SimicError(
+                f"ppo.net_arch must be a list of positive layer widths (e.g. [64, 64]), "
+                f"got {self.net_arch!r}"
+            )
+        object.__setattr__(self, "net_arch", tuple(self.net_arch))
+        for name in ("n_steps", "n_epochs"):
+            require_int(f"ppo.{name}", getattr(self, name), 1, SimicError)
+        # A minibatch of one sample normalizes its advantage by a std of NaN (SB3 asserts > 1).
+        require_int("ppo.batch_size", self.batch_size, 2, SimicError)
+        bounds = {
+            "learning_rate": (0.0, None, True),
+            "clip_range": (0.0, None, True),
+            "max_grad_norm": (0.0, None, True),
+            "gamma": (0.0, 1.0, False),
+            "gae_lambda": (0.0, 1.0, False),
+            "ent_coef": (0.0, None, False),
+            "vf_coef": (0.0, None, False),
+        }
+        for name, (low, high, low_open) in bounds.items():
+            require_number(
+                f"ppo.{name}",
+                getattr(self, name),
+                low=low,
+                high=high,
+                low_open=low_open,
+                error=SimicError,
+            )
+
+    def check_rollout(self, n_envs: int) -> None:
+        """Reject rollouts SB3 cannot train on: each minibatch needs two or more samples.
+
+        The advantage of a one-sample minibatch is normalized by a std of NaN, and the logits
+        turn NaN mid-training, so this is checked before the run starts.
+        """
+        rollout = self.n_steps * n_envs
+        if rollout < 2 or rollout % self.batch_size == 1:
+            raise SimicError(
+                f"ppo.n_steps {self.n_steps} x n_envs {n_envs} = {rollout} samples per rollout, "
+                f"cut into minibatches of ppo.batch_size {self.batch_size}, leaves a minibatch "
+                "of one sample, which PPO cannot normalize; make n_steps x n_envs a multiple "
+                "of batch_size (e.g. --n-steps "
+                f"{max(self.batch_size, 2)} with --batch-size {self.batch_size})"
+            )
+
+    def model_kwargs(self) -> dict[str, Any]:
+        kwargs = dataclasses.asdict(self)
+        arch = list(kwargs.pop("net_arch"))
+        return {**kwargs, "policy_kwargs": {"net_arch": {"pi": arch, "vf": arch}}}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run, completely (what ``RUN/config.json`` records)."""
+
+    env: str = field(
+        default="simic/Grow-MNIST1D-v0", metadata=doc("environment id, see 'simic envs'")
+    )
+    env_kwargs: dict[str, Any] = field(
+        default_factory=dict,
+        metadata=doc("environment keyword arguments, e.g. budget=20 param_rent=0.1"),
+    )
+    timesteps: int = field(
+        default=20_000, metadata=doc("environment steps to train for, across all envs")
+    )
+    n_envs: int = field(default=1, metadata=doc("parallel environments, subprocesses above 1"))
+    seed: int = field(default=0, metadata=doc("seed of PPO and of the training episodes"))
+    out: str = field(default="runs/ppo", metadata=doc("run folder"))
+    device: str = field(
+        default="cpu", metadata=doc("torch device of the PPO networks: cpu, cuda, mps or auto")
+    )
+    ppo: PPOConfig = field(default_factory=PPOConfig, metadata=doc("PPO hyperparameters"))
+    checkpoint_every: int = field(default=2048, metadata=doc("timesteps between checkpoints"))
+    eval_every: int = field(
+        default=4096, metadata=doc("timesteps between evaluations on held-out seeds, 0 for none")
+    )
+    eval_episodes: int = field(default=5, metadata=doc("episodes per evaluation"))
+    # Kept away from the seeds of the final `simic evaluate`, so that model selection does not
+    # see the test episodes.
+    eval_seed: int = field(default=900_000, metadata=doc("first held-out evaluation seed"))
+    progress_bar: bool = field(
+        default=True, metadata=doc("show a progress bar", flag="--no-progress")
+    )
+
+    def __post_init__(self) -> None:
+        resolve_env_id(self.env)
+        if not isinstance(self.ppo, PPOConfig):
+            raise SimicError(f"ppo must be a mapping of PPO settings, got {self.ppo!r}")
+        if not isinstance(self.env_kwargs, Mapping):
+            raise SimicError(f"env_kwargs must be a mapping, got {self.env_kwargs!r}")
+        for name, low in (
+            ("timesteps", 1),
+            ("n_envs", 1),
+            ("seed", 0),
+            ("checkpoint_every", 1),
+            ("eval_every", 0),
+            ("eval_episodes", 1),
+            ("eval_seed", 0),
+        ):
+            require_int(name, getattr(self, name), low, SimicError)
+        if not isinstance(self.out, str) or not self.out:
+            raise SimicError(f"out must be a folder path, got {self.out!r}")
+        require_device("device", self.device, allow_auto=True, error=SimicError)
+        self.ppo.check_rollout(self.n_envs)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["ppo"]["net_arch"] = list(self.ppo.net_arch)
+        return data
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """Build from a (config-file) mapping; unknown keys raise with suggestions."""
+        ppo_names = [f.name for f in dataclasses.fields(PPOConfig)]
+        # A PPO name at the top level is a flat command-line option written into a file: the
+        # suggestion points at its place under "ppo:".
+        _reject_unknown(
+            "train config",
+            data,
+            [f.name for f in dataclasses.fields(cls)],
+            suggest=[f"ppo.{n}" for n in ppo_names],
+        )
+        values = dict(data)
+        if "ppo" in values and not isinstance(values["ppo"], PPOConfig):
+            ppo = section_mapping("ppo", values["ppo"])
+            _reject_unknown("ppo config", ppo, ppo_names)
+            values["ppo"] = PPOConfig(**ppo)
+        return cls(**values)
+
+
+def section_mapping(name: str, value: Any) -> Mapping[str, Any]:
+    """A config file's section (``ppo:``, ``env_kwargs:``) as a mapping; ``None`` is empty."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        example = SECTION_EXAMPLES[name]
+        raise SimicError(f"{name} must be a mapping (e.g. {name}: {{{example}}}), got {value!r}")
+    return value
+
+
+def layered(file: Mapping[str, Any], command_line: Mapping[str, Any]) -> dict[str, Any]:
+    """A config file's mapping with the command line's options over it, section by section."""
+    data = dict(file)
+    for key, value in command_line.items():
+        if key in SECTION_EXAMPLES:  # merged: --gamma keeps the file's other ppo settings
+            value = {**section_mapping(key, data.get(key)), **value}
+        data[key] = value
+    return data
+
+
+def _reject_unknown(
+    owner: str, data: Mapping[str, Any], known: list[str], suggest: list[str] | None = None
+) -> None:
+    """:func:`kasmina.validation.reject_unknown`, plus where a misplaced PPO key belongs."""
+    hints = suggest or []
+    nested = sorted(str(k) for k in data if str(k) not in known and f"ppo.{k}" in hints)
+    if nested:
+        key = nested[0]
+        raise SimicError(
+            f"{owner} key {key!r} is a PPO setting; did you mean 'ppo.{key}'? Put it under "
+            f"'ppo:' (ppo: {{{key}: ...}})"
+        )
+    reject_unknown(owner, data, known, hints=hints)
