@@ -53,7 +53,6 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
 from benchmarks.step_cost import machine, write_json
-from envs.data import load_task_data
 from envs.evaluation import evaluate_split
 from envs.growth_env import BatchStream
 from envs.tasks import get_task
@@ -548,7 +547,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     torch.set_num_threads(1)
-    data = load_task_data("mnist1d")
+    data = get_task("mnist1d").load_data()
     done: dict[str, Any] = {}
     if args.resume and args.out.exists():
         done = json.loads(args.out.read_text())
