@@ -7,6 +7,7 @@ A run folder holds everything a run needs to be inspected, resumed and evaluated
     RUN/best_model.zip             the best model on the held-out evaluation seeds so far
     RUN/checkpoints/latest.zip     the latest checkpoint (periodic, on Ctrl-C, and at the end)
     RUN/evaluations.json           every periodic evaluation (timesteps, mean return, accuracy)
+    RUN/warm_start.json            with --warm-start: how well PPO cloned the teacher first
     RUN/tb/                        TensorBoard logs
 
 Every file is written atomically (temporary file + rename), so an interrupted run leaves a
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 from sb3_contrib import MaskablePPO
 from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
@@ -35,7 +37,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from envs.atomic import atomic_write_text, default_file_mode
-from simic import provenance
+from simic import provenance, warmstart
 from simic.envutil import check_env_kwargs, make_env
 from simic.errors import SimicError
 from simic.runfolder import claim
@@ -48,7 +50,8 @@ __all__ = ["PPOConfig", "TrainConfig", "TrainResult", "load_run_config", "train"
 Printer = Callable[[str], None]
 CONFIG_FILE, MODEL_FILE, BEST_FILE = "config.json", "model.zip", "best_model.zip"
 CHECKPOINT_FILE, EVALUATIONS_FILE = "checkpoints/latest.zip", "evaluations.json"
-RUN_FILES = (CONFIG_FILE, MODEL_FILE, BEST_FILE, CHECKPOINT_FILE, EVALUATIONS_FILE)
+WARM_START_FILE = "warm_start.json"
+RUN_FILES = (CONFIG_FILE, MODEL_FILE, BEST_FILE, CHECKPOINT_FILE, EVALUATIONS_FILE, WARM_START_FILE)
 
 
 @dataclass(frozen=True)
@@ -228,6 +231,24 @@ def _new_model(config: TrainConfig, vec_env: VecEnv, run: Path) -> MaskablePPO:
     )
 
 
+def _warm_start(model: MaskablePPO, config: TrainConfig, run: Path, out: Printer) -> None:
+    """Clone the teacher into the new model (see :mod:`simic.warmstart`); report in the run."""
+    rng = np.random.default_rng(config.seed)  # training-range seeds, fixed by the run's seed
+    seeds = [int(s) for s in rng.integers(10**9, 2 * 10**9, config.warm_start_episodes)]
+    env = make_env(config.env, config.env_kwargs)
+    try:
+        demos = warmstart.collect(env, config.warm_start, seeds, config.ppo.gamma)
+    finally:
+        env.close()
+    report = warmstart.clone(model, demos, epochs=config.warm_start_epochs, seed=config.seed)
+    atomic_write_text(run / WARM_START_FILE, json.dumps(report.to_dict(), indent=1))
+    out(
+        f"warm start: cloned {config.warm_start} from {report.samples} steps of "
+        f"{report.episodes} episodes (teacher return {report.teacher_return:.3f}): "
+        f"{100 * report.accuracy:.1f}% of its actions, value RMSE {report.value_rmse:.3f}"
+    )
+
+
 def _check_run_folder(run: Path, resume: bool) -> bool:
     """Whether training continues a checkpoint; called while the folder is claimed."""
     if not resume:
@@ -278,6 +299,8 @@ def _train_in(
         )
         provenance.record(model, signature)
         atomic_write_text(run / CONFIG_FILE, json.dumps(config.to_dict(), indent=1))
+        if config.warm_start and not from_checkpoint:
+            _warm_start(model, config, run, out)
         remaining = config.timesteps - model.num_timesteps
         if remaining <= 0:
             out(

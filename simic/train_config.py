@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kasmina.errors import UnknownChoiceError
 from kasmina.validation import (
     is_int,
     reject_unknown,
@@ -23,6 +24,7 @@ from kasmina.validation import (
 from simic.envutil import resolve_env_id
 from simic.errors import SimicError
 from simic.options import doc
+from simic.policies import list_policies
 
 SECTION_EXAMPLES = {"ppo": "n_steps: 256", "env_kwargs": "budget: 20"}
 """A config file's sections (mappings), with an example entry for error messages."""
@@ -136,6 +138,20 @@ class TrainConfig:
     progress_bar: bool = field(
         default=True, metadata=doc("show a progress bar", flag="--no-progress")
     )
+    warm_start: str = field(
+        default="",
+        metadata=doc(
+            "a registered policy to clone before PPO starts (behaviour cloning of its actions "
+            "and returns; empty: start from scratch)",
+            metavar="TEACHER",
+        ),
+    )
+    warm_start_episodes: int = field(
+        default=64, metadata=doc("teacher episodes played (on training seeds) for warm_start")
+    )
+    warm_start_epochs: int = field(
+        default=30, metadata=doc("passes over the teacher's samples when cloning them")
+    )
 
     def __post_init__(self) -> None:
         resolve_env_id(self.env)
@@ -151,12 +167,16 @@ class TrainConfig:
             ("eval_every", 0),
             ("eval_episodes", 1),
             ("eval_seed", 0),
+            ("warm_start_episodes", 1),
+            ("warm_start_epochs", 1),
         ):
             require_int(name, getattr(self, name), low, SimicError)
         if not isinstance(self.out, str) or not self.out:
             raise SimicError(f"out must be a folder path, got {self.out!r}")
         require_device("device", self.device, allow_auto=True, error=SimicError)
         self.ppo.check_rollout(self.n_envs)
+        if self.warm_start and self.warm_start not in list_policies():
+            raise UnknownChoiceError("warm_start teacher", self.warm_start, list_policies())
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -31,20 +31,33 @@ from simic.policies.costs import BlueprintCosts
 # Importing a controller registers it, and the import order is the order of POLICY_NAMES.
 from simic.policies.heuristic import HeuristicConfig, HeuristicPolicy, SlotOrder
 from simic.policies.baselines import GrowAllPolicy, NoGrowPolicy, RandomPolicy
+from simic.policies.tuned import BestSchedulePolicy, PerInstancePolicy, TunedHeuristicPolicy
 
 # isort: on
 from simic.policies.episode import EpisodeResult, run_episode
 from simic.policies.factory import make_policy
 from simic.policies.ppo import PPOPolicy, load_maskable_ppo
 from simic.policies.registry import POLICIES, PolicyRegistry, list_policies, register_policy
+from simic.policies.schedule import Schedule, SchedulePolicy
+from simic.policies.tuned import TunedTable
 
-POLICY_NAMES: tuple[str, ...] = list_policies()
-"""The built-in policies :func:`make_policy` knows by name, in registration order."""
+POLICY_NAMES: tuple[str, ...] = tuple(
+    n for n in list_policies() if not issubclass(POLICIES.get(n), PerInstancePolicy)
+)
+"""The baselines every environment supports, in registration order (the default of
+``simic evaluate``)."""
+
+FAMILY_POLICY_NAMES: tuple[str, ...] = tuple(
+    n for n in list_policies() if issubclass(POLICIES.get(n), PerInstancePolicy)
+)
+"""Baselines that know the instance in advance: they play task families only."""
 
 __all__ = [
+    "FAMILY_POLICY_NAMES",
     "POLICIES",
     "POLICY_NAMES",
     "WAIT_INDEX",
+    "BestSchedulePolicy",
     "BlueprintCosts",
     "EpisodeResult",
     "GrowAllPolicy",
@@ -53,12 +66,17 @@ __all__ = [
     "MaskedPolicy",
     "NoGrowPolicy",
     "PPOPolicy",
+    "PerInstancePolicy",
     "Policy",
     "PolicyError",
     "PolicyFileNotFoundError",
     "PolicyRegistry",
     "RandomPolicy",
+    "Schedule",
+    "SchedulePolicy",
     "SlotOrder",
+    "TunedHeuristicPolicy",
+    "TunedTable",
     "growth_env",
     "list_policies",
     "load_maskable_ppo",

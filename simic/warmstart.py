@@ -1,0 +1,140 @@
+"""Warm-starting PPO from a teacher's demonstrations (behaviour cloning, then PPO).
+
+PPO started from scratch on the growth game tends to settle in a strong local optimum: one
+cheap seed, whatever the price (``shared/docs/learning-notes.md``). Cloning a competent teacher
+first (a registered policy, e.g. the heuristic or a per-instance tuned baseline) starts learning
+above that floor instead of climbing to it. Both heads are fitted: the actor to the teacher's
+actions (masked cross-entropy), the critic to the returns the teacher got, so that the first
+PPO updates see sensible advantages instead of tearing the cloned policy down.
+
+This only uses the model's public policy object (``model.policy``), before ``learn``: PPO itself
+is not subclassed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from simic.policies import make_policy
+
+
+@dataclass(frozen=True)
+class Demonstrations:
+    """Teacher episodes as arrays: what it saw, its masks, what it did, and returns-to-go."""
+
+    observations: np.ndarray
+    masks: np.ndarray
+    actions: np.ndarray
+    returns: np.ndarray
+    episode_returns: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class CloneReport:
+    """How well the clone fits: action agreement with the teacher, and the critic's error."""
+
+    episodes: int
+    samples: int
+    teacher_return: float
+    accuracy: float
+    value_rmse: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def collect(env: gym.Env, teacher: str, seeds: list[int], gamma: float) -> Demonstrations:
+    """Play ``teacher`` (a registered policy name) on ``env`` for one episode per seed."""
+    policy = make_policy(teacher, env.unwrapped)
+    obs_rows, mask_rows, actions, returns, totals = [], [], [], [], []
+    for seed in seeds:
+        observation, _ = env.reset(seed=seed)
+        policy.reset(seed)
+        rewards: list[float] = []
+        done = False
+        while not done:
+            mask = env.unwrapped.action_masks()
+            action = int(policy.predict(observation, mask))
+            obs_rows.append(observation)
+            mask_rows.append(mask)
+            actions.append(action)
+            observation, reward, terminated, truncated, _ = env.step(action)
+            rewards.append(float(reward))
+            done = terminated or truncated
+        returns.extend(_returns_to_go(rewards, gamma))
+        totals.append(sum(rewards))
+    return Demonstrations(
+        np.asarray(obs_rows, dtype=np.float32),
+        np.asarray(mask_rows, dtype=bool),
+        np.asarray(actions, dtype=np.int64),
+        np.asarray(returns, dtype=np.float32),
+        tuple(totals),
+    )
+
+
+def _returns_to_go(rewards: list[float], gamma: float) -> list[float]:
+    out, running = [], 0.0
+    for reward in reversed(rewards):
+        running = reward + gamma * running
+        out.append(running)
+    return out[::-1]
+
+
+def clone(
+    model: Any,
+    demos: Demonstrations,
+    *,
+    epochs: int,
+    batch_size: int = 256,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+) -> CloneReport:
+    """Fit ``model.policy`` (a MaskablePPO policy) to ``demos``: actor and critic."""
+    policy = model.policy
+    device = policy.device
+    obs = torch.as_tensor(demos.observations, device=device)
+    masks = demos.masks
+    actions = torch.as_tensor(demos.actions, device=device)
+    returns = torch.as_tensor(demos.returns, device=device)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=learning_rate)
+    rng = np.random.default_rng(seed)
+    policy.set_training_mode(True)
+    for _ in range(epochs):
+        order = rng.permutation(len(actions))
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            values, log_prob, _ = policy.evaluate_actions(
+                obs[idx], actions[idx], action_masks=masks[idx]
+            )
+            loss = -log_prob.mean() + torch.mean((values.flatten() - returns[idx]) ** 2)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    policy.set_training_mode(False)
+    return _report(policy, obs, masks, actions, returns, demos)
+
+
+@torch.no_grad()
+def _report(
+    policy: Any,
+    obs: torch.Tensor,
+    masks: np.ndarray,
+    actions: torch.Tensor,
+    returns: torch.Tensor,
+    demos: Demonstrations,
+) -> CloneReport:
+    dist = policy.get_distribution(obs, action_masks=masks)
+    predicted = dist.distribution.probs.argmax(dim=1)
+    values = policy.predict_values(obs).flatten()
+    return CloneReport(
+        episodes=len(demos.episode_returns),
+        samples=len(actions),
+        teacher_return=float(np.mean(demos.episode_returns)),
+        accuracy=float((predicted == actions).float().mean()),
+        value_rmse=float(torch.sqrt(torch.mean((values - returns) ** 2))),
+    )
