@@ -475,7 +475,7 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
             ep.initial_val_acc,
             previous,
             acc,
-            ep.model.param_counts().growth_ratio,
+            ep.params.growth_ratio,  # counted once per step, just before
             invalid,
             ep.train.diverged,
             terminated,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -462,11 +463,12 @@ class MorphogeneticModel(nn.Module):
             return loss.detach()
 
         loss, retried = self.governor.run_step(self.steps_taken, attempt, self._recover, device)
-        if torch.isfinite(loss):
+        value = float(loss)  # one read of the loss, not a tensor isfinite plus a read
+        if math.isfinite(value):
             for optimizer in optimizers:
                 optimizer.step()
         self.steps_taken += 1
-        return StepResult(float(loss), self.steps_taken - 1, retried, event)
+        return StepResult(value, self.steps_taken - 1, retried, event)
 
     # ----------------------------------------------------------------------------- counterfactuals
     @contextmanager

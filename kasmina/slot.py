@@ -161,8 +161,11 @@ class SeedSlot(nn.Module):
 
     def set_checkpointing(self, enabled: bool) -> None:
         """Apply the governor's decision (a pinned ``checkpoint=True`` always stays on)."""
-        if self.seed is not None and self.seed.checkpointable:
-            self.seed.use_checkpoint = enabled or self.checkpoint_pinned
+        seed = self.seed
+        if seed is not None and seed.checkpointable:
+            wanted = enabled or self.checkpoint_pinned
+            if seed.use_checkpoint != wanted:  # runs every training batch: skip no-op writes
+                seed.use_checkpoint = wanted
 
     def runs_seed(self, override: float | None) -> bool:
         """Whether the slot's output under alpha ``override`` involves its seed (else it is h)."""
