@@ -24,7 +24,7 @@ from envs.actions import (
 )
 from envs.config import GrowthEnvConfig
 from envs.data import Split, TaskData
-from envs.evaluation import evaluate_split
+from envs.evaluation import evaluate_counterfactuals, evaluate_split
 from envs.observation import ObservationLayout, ObservationView, SlotView, squash
 from envs.reward import RewardContext, RewardTerms, RewardTracker
 from envs.tasks import TaskSpec, get_task
@@ -316,8 +316,7 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
             trained = time.perf_counter()
             previous_acc = ep.val_history[-1]
             if not train.diverged:
-                ep.val_loss, acc = self._evaluate(self.data.val)
-                self._measure_seeds(acc)
+                ep.val_loss, acc = self._measure_seeds()
             else:
                 acc = previous_acc
             changes += ep.model.advance_lifecycle()
@@ -441,20 +440,29 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
         """(mean loss, accuracy) (see :func:`~envs.evaluation.evaluate_split`)."""
         return evaluate_split(self._ep.model, split, self.config.val_batch_size)
 
-    def _measure_seeds(self, val_acc: float) -> None:
-        """One counterfactual pass per live seed: accuracy with it minus without it."""
+    def _measure_seeds(self) -> tuple[float, float]:
+        """Validation (loss, accuracy), and each live seed's counterfactual contribution.
+
+        A contribution is accuracy with the seed minus accuracy without it. A TRAINING seed
+        does not change the model's output, so it is tested blended in (alpha 1); any other is
+        switched off (alpha 0). One shared pass computes all of them (see
+        :func:`~envs.evaluation.evaluate_counterfactuals`).
+        """
         ep = self._ep
-        model, ep.contributions = ep.model, {}
-        for slot_id in self.slots:
-            stage = model.slot(slot_id).stage
-            if not stage.is_live:
-                continue
-            if stage is SeedStage.TRAINING:  # the model's output is the host's: test it blended
-                with model.counterfactual({slot_id: 1.0}):
-                    ep.contributions[slot_id] = self._evaluate(self.data.val)[1] - val_acc
-            else:
-                with model.switched_off(slot_id):
-                    ep.contributions[slot_id] = val_acc - self._evaluate(self.data.val)[1]
+        model = ep.model
+        alphas = {
+            slot_id: 1.0 if stage is SeedStage.TRAINING else 0.0
+            for slot_id in self.slots
+            if (stage := model.slot(slot_id).stage).is_live
+        }
+        loss, acc, other = evaluate_counterfactuals(
+            model, self.data.val, self.config.val_batch_size, alphas
+        )
+        ep.contributions = {
+            slot_id: other[slot_id] - acc if alpha == 1.0 else acc - other[slot_id]
+            for slot_id, alpha in alphas.items()
+        }
+        return loss, acc
 
     def _context(
         self, previous: float, acc: float, invalid: bool, terminated: bool
@@ -467,7 +475,7 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
             ep.initial_val_acc,
             previous,
             acc,
-            ep.model.param_counts().growth_ratio,
+            ep.params.growth_ratio,  # counted once per step, just before
             invalid,
             ep.train.diverged,
             terminated,

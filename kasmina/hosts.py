@@ -32,6 +32,25 @@ class HostNetwork(nn.Module, ABC):
         """Keyword arguments every blueprint germinated into this host needs (e.g. 1-D maps)."""
         return {}
 
+    def forward_from(
+        self, slot_id: str, h: Tensor, slots: Mapping[str, SlotFn] | None = None
+    ) -> Tensor:
+        """The rest of ``forward`` from injection point ``slot_id`` on, given its input ``h``.
+
+        ``h`` is what the block before ``slot_id`` produced; the result is the slot, every later
+        block and slot, and the head. Nothing before a slot depends on it, so a pass that only
+        changes slot ``slot_id`` (a counterfactual) can reuse the features of a plain pass: the
+        result is bit-identical to ``forward`` with the same ``slots``. Hosts that do not
+        implement it raise ``NotImplementedError`` (callers then run full passes).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward_from")
+
+    def _point_index(self, slot_id: str) -> int:
+        points = list(self.injection_points())
+        if slot_id not in points:
+            raise UnknownChoiceError("slot", slot_id, points, context="for this host")
+        return points.index(slot_id)
+
     @staticmethod
     def _through_slot(slots: Mapping[str, SlotFn] | None, slot_id: str, h: Tensor) -> Tensor:
         return slots[slot_id](h) if slots is not None and slot_id in slots else h
@@ -121,9 +140,15 @@ class CNNHost(HostNetwork):
                 f"CNNHost({self.spatial_dims}-D) expects input with "
                 f"{self.spatial_dims + 2} dims, got shape {tuple(x.shape)}"
             )
-        h = x
-        for i, block in enumerate(self.blocks):
-            h = self._through_slot(slots, f"block{i}", block(h))
+        return self.forward_from("block0", self.blocks[0](x), slots)
+
+    def forward_from(
+        self, slot_id: str, h: Tensor, slots: Mapping[str, SlotFn] | None = None
+    ) -> Tensor:
+        start = self._point_index(slot_id)
+        h = self._through_slot(slots, slot_id, h)
+        for i in range(start + 1, len(self.blocks)):
+            h = self._through_slot(slots, f"block{i}", self.blocks[i](h))
         return self.head(h.mean(dim=tuple(range(2, h.dim()))))
 
 
@@ -199,7 +224,13 @@ class TransformerHost(HostNetwork):
                 f"TransformerHost expects input (N, {self.seq_len}, "
                 f"{self.in_features}), got shape {tuple(x.shape)}"
             )
-        h = self.embed(x) + self.pos
-        for i, layer in enumerate(self.layers):
-            h = self._through_slot(slots, f"layer{i}", layer(h))
+        return self.forward_from("layer0", self.layers[0](self.embed(x) + self.pos), slots)
+
+    def forward_from(
+        self, slot_id: str, h: Tensor, slots: Mapping[str, SlotFn] | None = None
+    ) -> Tensor:
+        start = self._point_index(slot_id)
+        h = self._through_slot(slots, slot_id, h)
+        for i in range(start + 1, len(self.layers)):
+            h = self._through_slot(slots, f"layer{i}", self.layers[i](h))
         return self.head(self.norm(h).mean(dim=1))

@@ -161,17 +161,33 @@ class SeedSlot(nn.Module):
 
     def set_checkpointing(self, enabled: bool) -> None:
         """Apply the governor's decision (a pinned ``checkpoint=True`` always stays on)."""
-        if self.seed is not None and self.seed.checkpointable:
-            self.seed.use_checkpoint = enabled or self.checkpoint_pinned
+        seed = self.seed
+        if seed is not None and seed.checkpointable:
+            wanted = enabled or self.checkpoint_pinned
+            if seed.use_checkpoint != wanted:  # runs every training batch: skip no-op writes
+                seed.use_checkpoint = wanted
 
-    def forward(self, h: Tensor) -> Tensor:
-        stage, seed, override = self.stage, self.seed, self.alpha_override
-        if seed is None or stage is SeedStage.GERMINATED or override == 0.0:
-            return h
-        if stage is SeedStage.TRAINING and override is None:
-            s = seed(h.detach())
+    def runs_seed(self, override: float | None) -> bool:
+        """Whether the slot's output under alpha ``override`` involves its seed (else it is h)."""
+        return self.seed is not None and self.stage is not SeedStage.GERMINATED and override != 0.0
+
+    def mix(self, h: Tensor, s: Tensor, override: float | None) -> Tensor:
+        """The slot's output from its input ``h`` and the seed's output ``s`` on it.
+
+        Split from :meth:`forward` so that a caller who already has ``s`` (a counterfactual pass
+        sharing the plain pass's features) gets the same output without running the seed again.
+        """
+        if self.stage is SeedStage.TRAINING and override is None:
             return h + (s - s.detach())
         alpha = self.alpha if override is None else override
-        if stage is SeedStage.FOSSILIZED and alpha == 1.0:
-            return seed(h)
-        return torch.lerp(h, seed(h), alpha)
+        if self.stage is SeedStage.FOSSILIZED and alpha == 1.0:
+            return s
+        return torch.lerp(h, s, alpha)
+
+    def forward(self, h: Tensor) -> Tensor:
+        override = self.alpha_override
+        if not self.runs_seed(override):
+            return h
+        assert self.seed is not None  # runs_seed checked it
+        incubating = self.stage is SeedStage.TRAINING and override is None
+        return self.mix(h, self.seed(h.detach() if incubating else h), override)
