@@ -391,7 +391,8 @@ def _report(
         for scenario, split in report["training_split"][name].items():
             split["train_ms_minus_wait"] = report["table"][name][scenario]["train_ms"] - wait
     if len(runners) == 2:
-        report["step_time_ratio_ref_over_current"] = episode_ratios(raw, first, *reversed(raw))
+        # base "current", other "ref": ref / current, the speed-up of the current tree
+        report["step_time_ratio_ref_over_current"] = episode_ratios(raw, first, *raw)
     return report
 
 
