@@ -99,3 +99,15 @@ def test_a_plain_env_report_has_no_family_fields(tmp_path):
     assert set(entry) == {"policy", "summary", "episodes"}
     assert "instance" not in entry["episodes"][0]
     assert not (tmp_path / "instances.png").exists()
+
+
+def test_a_family_episode_exports_its_instance_host(tmp_path):
+    from simic.export import evaluate_grown_model, export_grown_model, load_grown_model
+
+    env = gym.make("simic/Grow-Family-v0", budget=2, batches_per_step=1)
+    env.reset(seed=1, options={"instance": "mnist1d-w16x32-rent0"})
+    env.step(0)
+    *_, info = env.step(0)
+    grown = load_grown_model(export_grown_model(env.unwrapped, tmp_path / "m.pt"))
+    assert grown.kwargs["host_widths"] == [16, 32]
+    assert evaluate_grown_model(grown) == info["test_accuracy"]
