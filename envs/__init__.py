@@ -7,6 +7,12 @@ Importing this package registers one id per task spec (``envs.TASKS``)::
     simic/Grow-Digits-v0               a small 2-D CNN on scikit-learn's 8x8 digits
     simic/Grow-CIFAR10-v0              a small 2-D CNN on CIFAR-10 (needs a local data_dir)
 
+and one id per task family (``envs.FAMILIES``), whose every episode is one instance (task, host
+widths, parameter price) drawn from the family, with the price and host size observed::
+
+    simic/Grow-Family-v0               MNIST-1D, widths (4,8) (8,16) (16,32) x rent 0, 0.05, 0.15
+    simic/Grow-Family-HeldOut-v0       held out: MNIST-1D (12,24) and rent 0.1, and Digits
+
 envs builds on kasmina and knows nothing of simic. Note: this top-level ``envs`` package cannot
 be installed beside the unrelated PyPI package that is also called ``envs``.
 """
@@ -14,10 +20,12 @@ be installed beside the unrelated PyPI package that is also called ``envs``.
 from envs.actions import ActionCodec, ActionKind, GrowthAction, InvalidActionError
 from envs.config import ConfigError, GrowthEnvConfig
 from envs.data import DataCorruptError, DataUnavailableError
+from envs.family import FAMILIES, Instance, InstanceError, TaskFamily, get_family
+from envs.family_env import FamilyGrowthEnv
 from envs.growth_env import GrowthEnv
-from envs.observation import UNKNOWN, ObservationLayout
+from envs.observation import UNKNOWN, ContextView, ObservationLayout
 from envs.recording import EpisodeRecord, RecordEpisode, ReplayReport
-from envs.registration import EMBEDDED_IDS, ENV_IDS, register_envs
+from envs.registration import EMBEDDED_IDS, ENV_IDS, FAMILY_IDS, register_envs
 from envs.reward import RewardContext, RewardMode, RewardTerms
 from envs.tasks import TASKS, TaskSpec, get_task, task_for_id
 from envs.wrappers import DictMaskObservation
@@ -27,18 +35,24 @@ register_envs()
 __all__ = [
     "EMBEDDED_IDS",
     "ENV_IDS",
+    "FAMILIES",
+    "FAMILY_IDS",
     "TASKS",
     "UNKNOWN",
     "ActionCodec",
     "ActionKind",
     "ConfigError",
+    "ContextView",
     "DataCorruptError",
     "DataUnavailableError",
     "DictMaskObservation",
     "EpisodeRecord",
+    "FamilyGrowthEnv",
     "GrowthAction",
     "GrowthEnv",
     "GrowthEnvConfig",
+    "Instance",
+    "InstanceError",
     "InvalidActionError",
     "ObservationLayout",
     "RecordEpisode",
@@ -46,7 +60,9 @@ __all__ = [
     "RewardContext",
     "RewardMode",
     "RewardTerms",
+    "TaskFamily",
     "TaskSpec",
+    "get_family",
     "get_task",
     "register_envs",
     "task_for_id",

@@ -11,7 +11,7 @@ import numpy as np
 
 from envs.reward import RewardConfig, RewardFn, RewardMode
 from envs.tasks import TaskSpec, get_task
-from kasmina import AlphaSchedule, BlueprintRegistry, LifecycleConfig, OptimizerSpec
+from kasmina import AlphaSchedule, BlueprintRegistry, LifecycleConfig, OptimizerSpec, Topology
 from kasmina.errors import UnknownChoiceError, UserError
 from kasmina.memory import PressureProbe
 from kasmina.validation import reject_unknown, require_device, require_int, require_number
@@ -48,6 +48,8 @@ class GrowthEnvConfig:
             reproduce numbers bit for bit, as exported models do).
 
     Growth:
+        host_widths: Block widths of a CNN task's host, e.g. ``(12, 24)`` (one slot per block;
+            default ``None``: the task's own widths). Task families set it per instance.
         slots: Injection points the agent may grow into (default: all of the host's).
         blueprints: Blueprints the agent may germinate (default: the task's set).
         training_ticks: Steps a seed trains in incubator mode before blending.
@@ -81,6 +83,7 @@ class GrowthEnvConfig:
     seed_lr: float = 3e-3
     weight_decay: float = 0.0
     val_batch_size: int = 500
+    host_widths: tuple[int, ...] | None = None
     slots: tuple[str, ...] | None = None
     blueprints: tuple[str, ...] | None = None
     training_ticks: int = 2
@@ -109,6 +112,10 @@ class GrowthEnvConfig:
             _check_number(name, getattr(self, name), allow_zero=True)
         _check_number("host_lr", self.host_lr)
         _check_number("seed_lr", self.seed_lr)
+        if self.host_widths is not None:
+            object.__setattr__(
+                self, "host_widths", as_widths("GrowthEnv host_widths", self.host_widths)
+            )
         for name in ("slots", "blueprints"):
             value = getattr(self, name)
             if value is not None:
@@ -135,6 +142,11 @@ class GrowthEnvConfig:
         spec = get_task(task) if isinstance(task, str) else task
         reject_unknown("GrowthEnv", kwargs, [f.name for f in dataclasses.fields(cls)])
         config = cls(**{**spec.defaults, **kwargs})
+        if config.host_widths is not None and spec.topology is not Topology.CNN:
+            raise ConfigError(
+                f"GrowthEnv host_widths applies to CNN tasks only; task {spec.name!r} has a "
+                f"{spec.topology.value} host"
+            )
         for name in config.blueprints or ():
             BlueprintRegistry.spec(spec.topology, name)
         return config
@@ -192,6 +204,22 @@ def _as_names(name: str, value: object) -> tuple[str, ...]:
             f"GrowthEnv {name} must be a non-empty list without repeats, got {list(names)}"
         )
     return names
+
+
+def as_widths(name: str, value: object, error: type[UserError] = ConfigError) -> tuple[int, ...]:
+    """A non-empty list or tuple of positive ints, as a tuple (host block widths)."""
+    # A bool is an int to Python, and a width of True is surely a mistake.
+    if (
+        not isinstance(value, list | tuple)
+        or not value
+        or not all(isinstance(w, int | np.integer) and not isinstance(w, bool) for w in value)
+        or min(value) < 1
+    ):
+        raise error(
+            f"{name} must be a non-empty list of positive ints (block widths, e.g. [8, 16]), "
+            f"got {value!r}"
+        )
+    return tuple(int(w) for w in value)
 
 
 def _as_bool(name: str, value: object) -> bool:

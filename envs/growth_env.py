@@ -25,7 +25,8 @@ from envs.actions import (
 from envs.config import GrowthEnvConfig
 from envs.data import Split, TaskData
 from envs.evaluation import evaluate_counterfactuals, evaluate_split
-from envs.observation import ObservationLayout, ObservationView, SlotView, squash
+from envs.family import Instance, TaskFamily
+from envs.observation import ContextView, ObservationLayout, ObservationView, SlotView, squash
 from envs.reward import RewardContext, RewardTerms, RewardTracker
 from envs.tasks import TaskSpec, get_task
 from kasmina import (
@@ -195,6 +196,10 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    family: TaskFamily | None = None
+    """The task family the episodes are drawn from (:mod:`envs.family`); ``None`` here."""
+    instance: Instance | None = None
+    """The current family instance; ``None`` for a plain env."""
 
     def __init__(self, task: str = "mnist1d", **kwargs: Any) -> None:
         super().__init__()
@@ -224,7 +229,7 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
     # ------------------------------------------------------------------------------ set-up
     def _resolve_slots(self) -> tuple[str, ...]:
         with seeded_init(0):
-            points = self.task.host_factory().injection_points()
+            points = self.task.make_host(self.config.host_widths).injection_points()
         if self.config.slots is None:
             return tuple(points)
         for slot in self.config.slots:
@@ -262,7 +267,7 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
 
     def _build_model(self, host_seed: int, model_seed: int) -> MorphogeneticModel:
         with seeded_init(host_seed):
-            host = self.task.host_factory()
+            host = self.task.make_host(self.config.host_widths)
         host.to(self.device)
         cfg = self.config
         return MorphogeneticModel(
@@ -286,6 +291,7 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
         host_seed, model_seed, data_seed = (
             int(s) for s in self.np_random.integers(0, 2**31 - 1, size=3)
         )
+        self._prepare_episode(options)
         with self._threads():
             model = self._build_model(host_seed, model_seed)
             batches = BatchStream(
@@ -299,7 +305,8 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
             params = model.param_counts()
         tracker = RewardTracker(self.reward_config)
         self._episode = Episode(model, batches, tracker, params, val_loss, [val_acc], val_acc)
-        return self._observe(), {"step": 0, "val_accuracy": val_acc, "val_loss": val_loss}
+        info = {"step": 0, "val_accuracy": val_acc, "val_loss": val_loss}
+        return self._observe(), self._add_info(info)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         ep = self._episode
@@ -327,10 +334,21 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
         terminated = train.diverged or ep.t >= self.config.budget
         ep.done = terminated
         terms = ep.tracker(self._context(previous_acc, acc, invalid, terminated))
-        info = self._info(decoded, invalid, changes, terms, terminated)
+        info = self._add_info(self._info(decoded, invalid, changes, terms, terminated))
         if self.config.record_timing:
             info["timing"] = {"train_s": trained - started, "step_s": time.perf_counter() - started}
         return self._observe(), float(terms.total), terminated, False, info
+
+    def _prepare_episode(self, options: dict[str, Any] | None) -> None:
+        """Set up what varies per episode before the host is built (task families do).
+
+        Called after the episode's seeds are drawn, so that an episode of a family instance
+        equals the plain env's episode configured the same way, seed for seed.
+        """
+
+    def _add_info(self, info: dict[str, Any]) -> dict[str, Any]:
+        """Extra info of every reset and step (a family env adds its instance)."""
+        return info
 
     def action_masks(self) -> np.ndarray:
         """Boolean mask of the actions valid now (read by sb3-contrib's MaskablePPO)."""
@@ -502,8 +520,13 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
             memory_pressure=governor.last_pressure,
             checkpointing=float(governor.checkpointing),
             slots={slot_id: self._slot_view(slot_id) for slot_id in self.slots},
+            context=self._context_view(),
         )
         return self.layout.write(view)
+
+    def _context_view(self) -> ContextView | None:
+        """The observed instance context (``None``: a plain env observes none)."""
+        return None
 
     def _slot_view(self, slot_id: str) -> SlotView:
         ep = self._ep

@@ -82,11 +82,28 @@ class SlotView:
     )
 
 
+PRICE_SCALE = 0.15
+"""``context.price`` is ``param_rent / PRICE_SCALE``: 1 at the dearest training price."""
+
+
+@dataclass(frozen=True)
+class ContextView:
+    """What a task family's episode is about: the instance features the controller observes.
+
+    Only task-family environments (:mod:`envs.family`) observe a context; it follows the slots
+    in their vector as ``context.<field>``.
+    """
+
+    price: float = _feature(0, 2, f"param_rent / {PRICE_SCALE:g}, clipped")
+    host_size: float = _feature(0, 2, "log10(host parameters) / 5, clipped")
+
+
 @dataclass(frozen=True)
 class ObservationView:
     """One observation, decoded: the global features as attributes, then ``slots[slot_id]``.
 
     ``None`` is a feature that has not been measured (the vector's :data:`UNKNOWN`).
+    ``context`` is the instance context of a task-family env (``None`` for a plain env).
     """
 
     budget_used: float = _feature(0, 1, "steps taken / budget")
@@ -110,6 +127,7 @@ class ObservationView:
     memory_pressure: float | None = _feature(0, 1, "device memory used / total (0 on CPU)", True)
     checkpointing: float = _feature(0, 1, "1 if activation checkpointing is on")
     slots: Mapping[str, SlotView]
+    context: ContextView | None = None
 
 
 def _declared(view_class: type) -> tuple[Feature, ...]:
@@ -122,6 +140,7 @@ def _declared(view_class: type) -> tuple[Feature, ...]:
 
 _GLOBAL = _declared(ObservationView)
 _SLOT_SCALARS = _declared(SlotView)
+_CONTEXT = tuple(dataclasses.replace(f, name=f"context.{f.name}") for f in _declared(ContextView))
 
 
 def _slot_features(slot: str, blueprints: Sequence[str]) -> list[Feature]:
@@ -150,12 +169,20 @@ class _SlotIndex:
 
 
 class ObservationLayout:
-    """The features of an environment with the given slots and blueprint set, in order."""
+    """The features of an environment with the given slots and blueprint set, in order.
 
-    def __init__(self, slots: Sequence[str], blueprints: Sequence[str]) -> None:
+    With ``context=True`` (task families) the :class:`ContextView` features follow the slots.
+    """
+
+    def __init__(
+        self, slots: Sequence[str], blueprints: Sequence[str], context: bool = False
+    ) -> None:
         self.slots, self.blueprints = tuple(slots), tuple(blueprints)
-        self.features: tuple[Feature, ...] = _GLOBAL + tuple(
-            f for s in self.slots for f in _slot_features(s, self.blueprints)
+        self.context = bool(context)
+        self.features: tuple[Feature, ...] = (
+            _GLOBAL
+            + tuple(f for s in self.slots for f in _slot_features(s, self.blueprints))
+            + (_CONTEXT if self.context else ())
         )
         self.index = {f.name: i for i, f in enumerate(self.features)}
         self.low = np.array([f.space_low for f in self.features], dtype=np.float32)
@@ -164,6 +191,7 @@ class ObservationLayout:
         # Positions resolved once: read() runs every step of every policy.
         self._global = tuple((f, self.index[f.name]) for f in _GLOBAL)
         self._slot_index = {s: self._resolve_slot(s) for s in self.slots}
+        self._context = tuple((f, self.index[f.name]) for f in _CONTEXT) if self.context else ()
 
     def _resolve_slot(self, slot: str) -> _SlotIndex:
         features = _slot_features(slot, self.blueprints)
@@ -215,6 +243,11 @@ class ObservationLayout:
                 v[where.blueprints[self.blueprints.index(s.blueprint)]] = 1.0
             for feature, i in where.scalars:
                 _put(v, i, getattr(s, feature.name))
+        if self.context:
+            if view.context is None:
+                raise ValueError("this layout observes a context: the view needs one")
+            for feature, i in self._context:
+                _put(v, i, getattr(view.context, feature.name.removeprefix("context.")))
         return self.finish(v)
 
     def read(self, observation: np.ndarray) -> ObservationView:
@@ -228,7 +261,11 @@ class ObservationLayout:
             raise ValueError(f"expected an observation of shape ({len(self)},), got {obs.shape}")
         values = {f.name: _value(f, obs[i]) for f, i in self._global}
         slots = {slot: self._read_slot(obs, where) for slot, where in self._slot_index.items()}
-        return ObservationView(**values, slots=slots)
+        context = None
+        if self.context:
+            names = {f.name.removeprefix("context."): float(obs[i]) for f, i in self._context}
+            context = ContextView(**names)
+        return ObservationView(**values, slots=slots, context=context)
 
     def _read_slot(self, obs: np.ndarray, where: _SlotIndex) -> SlotView:
         stage = _STAGES[int(np.argmax(obs[where.stages]))]

@@ -13,7 +13,7 @@ from functools import partial
 
 from envs.data import Loader, TaskData, load_cached, load_cifar10, load_digits, load_mnist1d
 from kasmina import CNNHost, HostNetwork, Topology, TransformerHost
-from kasmina.errors import KasminaError, UnknownChoiceError
+from kasmina.errors import InvalidValueError, KasminaError, UnknownChoiceError
 
 CNN_BLUEPRINTS = ("attention", "depthwise", "conv_light", "conv_heavy")
 TRANSFORMER_BLUEPRINTS = ("lora", "attention", "mlp_small", "mlp")
@@ -29,7 +29,8 @@ class TaskSpec:
         description: One line for listings.
         host_factory: Builds the (untrained) host; called under a seeded init. A picklable
             callable (a module-level function or a ``functools.partial``, not a lambda), so that
-            an environment can be pickled.
+            an environment can be pickled. A CNN task's factory takes ``widths=`` (see
+            :meth:`make_host`).
         blueprints: The default blueprint set of the action space.
         loader: Reads its data, ``loader(data_dir) -> TaskData`` (see :mod:`envs.data`); a
             module-level function, so that it pickles and memoises by identity.
@@ -53,6 +54,17 @@ class TaskSpec:
     def topology(self) -> Topology:
         return Topology.TRANSFORMER if self.as_sequence else Topology.CNN
 
+    def make_host(self, widths: tuple[int, ...] | None = None) -> HostNetwork:
+        """A fresh host; ``widths`` replaces a CNN host's block widths (``None``: its own)."""
+        if widths is None:
+            return self.host_factory()
+        if self.topology is not Topology.CNN:
+            raise InvalidValueError(
+                f"host widths apply to CNN tasks only; task {self.name!r} has a "
+                f"{self.topology.value} host"
+            )
+        return self.host_factory(widths=tuple(widths))
+
     def load_data(self, data_dir: str | None = None) -> TaskData:
         """Its train / validation / test splits (memoised per process: vector envs share one)."""
         return load_cached(self.loader, data_dir)
@@ -74,7 +86,7 @@ TASKS: dict[str, TaskSpec] = _index(
             env_id="simic/Grow-MNIST1D-v0",
             name="mnist1d",
             description="a deliberately small 1-D CNN on MNIST-1D",
-            host_factory=partial(CNNHost, 1, 10, (8, 16), spatial_dims=1),
+            host_factory=partial(CNNHost, 1, 10, widths=(8, 16), spatial_dims=1),
             blueprints=CNN_BLUEPRINTS,
             loader=load_mnist1d,
         ),
@@ -91,7 +103,7 @@ TASKS: dict[str, TaskSpec] = _index(
             env_id="simic/Grow-Digits-v0",
             name="digits",
             description="a small 2-D CNN on scikit-learn's 8x8 digits",
-            host_factory=partial(CNNHost, 1, 10, (8, 16), spatial_dims=2),
+            host_factory=partial(CNNHost, 1, 10, widths=(8, 16), spatial_dims=2),
             blueprints=CNN_BLUEPRINTS,
             loader=load_digits,
         ),
@@ -99,7 +111,7 @@ TASKS: dict[str, TaskSpec] = _index(
             env_id="simic/Grow-CIFAR10-v0",
             name="cifar10",
             description="a small 2-D CNN on CIFAR-10 (local data_dir needed)",
-            host_factory=partial(CNNHost, 3, 10, (16, 32, 64), spatial_dims=2),
+            host_factory=partial(CNNHost, 3, 10, widths=(16, 32, 64), spatial_dims=2),
             blueprints=CNN_BLUEPRINTS,
             loader=load_cifar10,
             embedded=False,

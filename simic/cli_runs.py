@@ -102,6 +102,9 @@ def run_envs(args: argparse.Namespace) -> int:
         print("  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]]))
     for task in tasks:
         print(f"  {task.env_id}: {task.description}")
+    for family in envs.FAMILIES.values():  # one instance per episode, drawn from the family
+        print(f"{family.env_id}  task family: {family.description}")
+        print(f"  instances: {', '.join(family.names)}")
     return 0
 
 

@@ -4,8 +4,19 @@ Episodes use seeds ``seed .. seed + episodes - 1`` (training draws its episode s
 [10**9, 2 * 10**9), see :mod:`simic.seeding`, so the two never meet). Every policy plays the same
 seeds, so comparisons are paired.
 
+**Task families** (``--env simic/Grow-Family-v0``, :data:`envs.FAMILIES`): every policy plays
+every instance of the family with every seed, the instance chosen explicitly with
+``reset(options={"instance": ...})`` rather than drawn, so all policies meet the same
+(instance, seed) pairs. The table then has one row per instance per policy (mean ± 95% CI over
+the seeds) and a **family average** row: the mean over instances of the per-instance means,
+with a 95% t-interval over the per-seed family averages (for each seed, the mean over instances
+of that seed's episodes). The seed is the unit of replication: the instances are fixed, not
+sampled, so their spread is not noise, and one seed's family average is paired across policies
+(the same seed on every instance), so differences of family averages pair by seed too. Only
+seeds played on every instance count towards the family row (an interrupted run may lack some).
+
 The files it writes (``results.json``, ``episodes.csv``, the figures) are described in
-:mod:`simic.results_files`.
+:mod:`simic.evaluation_files`.
 """
 
 from __future__ import annotations
@@ -15,11 +26,13 @@ import json
 import multiprocessing
 import re
 import signal
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import envs
 from kasmina.validation import require_device, require_int
 from simic.envutil import check_env_kwargs, make_env, resolve_env_id
 from simic.errors import SimicError
@@ -47,6 +60,7 @@ __all__ = [  # the file helpers are re-exported: they lived here before simic.ev
     "PolicySummary",
     "episode_record",
     "evaluate",
+    "family_summary",
     "format_table",
     "summarize",
     "write_outputs",
@@ -148,6 +162,12 @@ class EvaluationReport:
     files: tuple[Path, ...] = ()
     exit_status: int = 0
     """0 when every episode ran; 130 (Ctrl-C) or 143 (SIGTERM) for a partial evaluation."""
+    instances: tuple[str, ...] = ()
+    """The family's instance names (empty for an env that is not a task family)."""
+    instance_summaries: dict[str, dict[str, PolicySummary | None]] = field(default_factory=dict)
+    """Per policy, per instance: the summary of that instance's episodes (families only)."""
+    family_summaries: dict[str, PolicySummary | None] = field(default_factory=dict)
+    """Per policy: the family average (see the module docstring; families only)."""
 
     @property
     def partial(self) -> bool:
@@ -164,6 +184,12 @@ class EvaluationReport:
 _WORKER_CACHE: dict[tuple[str, str, str, str, bool], tuple[Any, Any]] = {}
 
 
+def family_instances(env_id: str) -> tuple[str, ...]:
+    """The instance names of a task-family id (empty for any other id)."""
+    family = envs.FAMILIES.get(env_id)
+    return family.names if family is not None else ()
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "policy"
 
@@ -176,21 +202,27 @@ def _play(
     device: str,
     model_dir: str | None,
     transfer: bool = False,
+    instance: str | None = None,
 ) -> EvaluatedEpisode:
-    """One episode of ``spec`` on ``seed`` (in a worker process or in-process)."""
+    """One episode of ``spec`` on ``seed`` (and a family's ``instance``), in a worker or here."""
     key = (env_id, json.dumps(env_kwargs, sort_keys=True), spec, device, transfer)
     if key not in _WORKER_CACHE:
         env = make_env(env_id, env_kwargs)
         policy = make_policy(spec, env.unwrapped, device=device, transfer=transfer)
         _WORKER_CACHE[key] = (env, policy)
     env, policy = _WORKER_CACHE[key]
-    result = run_episode(env, policy, seed)
+    options = None if instance is None else {"instance": instance}
+    result = run_episode(env, policy, seed, options)
     if model_dir is None:
         return EvaluatedEpisode(result)
     from simic.export import export_grown_model
 
-    path = Path(model_dir) / f"{_slug(spec)}_seed{seed}.pt"
-    export_grown_model(env.unwrapped, path, metadata={"policy": spec, "seed": seed})
+    where = "" if instance is None else f"_{_slug(instance)}"
+    path = Path(model_dir) / f"{_slug(spec)}{where}_seed{seed}.pt"
+    metadata: dict[str, Any] = {"policy": spec, "seed": seed}
+    if instance is not None:
+        metadata["instance"] = instance
+    export_grown_model(env.unwrapped, path, metadata=metadata)
     return EvaluatedEpisode(result, str(Path("models") / path.name))
 
 
@@ -200,13 +232,19 @@ def _run_all(config: EvaluateConfig, out: Printer) -> tuple[dict[str, list[Evalu
     Ctrl-C or SIGTERM stops the evaluation but keeps the episodes that finished.
     """
     model_dir = str(Path(config.out) / "models") if config.save_model and config.out else None
+    instances = family_instances(config.env) or (None,)
     jobs = [
-        (config.env, dict(config.env_kwargs), spec, seed, config.device, model_dir, config.transfer)
+        (
+            *(config.env, dict(config.env_kwargs), spec, seed),
+            *(config.device, model_dir, config.transfer, instance),
+        )
         for spec in config.policies
+        for instance in instances
         for seed in config.seeds
     ]
+    per_instance = "" if instances == (None,) else f" x {len(instances)} instances"
     out(
-        f"evaluating {len(config.policies)} policies x {config.episodes} episodes "
+        f"evaluating {len(config.policies)} policies{per_instance} x {config.episodes} episodes "
         f"(seeds {config.seeds[0]}..{config.seeds[-1]}) on {config.env}, "
         f"{config.n_envs} worker(s)"
     )
@@ -274,35 +312,102 @@ def summarize(policy: str, results: Sequence[EpisodeResult]) -> PolicySummary | 
     )
 
 
+def family_summary(
+    policy: str, results: Sequence[EpisodeResult], instances: Sequence[str]
+) -> PolicySummary | None:
+    """The family average of a policy's episodes (``None`` if no seed covers every instance).
+
+    For each seed played on every instance, the mean over instances of that seed's episodes;
+    then the mean of those per-seed averages and its 95% interval (see the module docstring).
+    With every seed complete, the mean equals the mean over instances of the per-instance means.
+    """
+    by_seed: dict[int, dict[str | None, EpisodeResult]] = {}
+    for result in results:
+        by_seed.setdefault(result.seed, {})[result.instance] = result
+    complete = [eps for _, eps in sorted(by_seed.items()) if all(i in eps for i in instances)]
+    if not complete:
+        return None
+
+    def per_seed(metric: Callable[[EpisodeResult], float]) -> list[float]:
+        return [statistics.fmean(metric(eps[i]) for i in instances) for eps in complete]
+
+    return PolicySummary(
+        policy,
+        mean_ci(per_seed(lambda r: r.return_)),
+        mean_ci(per_seed(lambda r: r.test_accuracy)),
+        mean_ci(per_seed(lambda r: r.param_growth)),
+        statistics.fmean(per_seed(lambda r: r.seeds_germinated)),
+        statistics.fmean(per_seed(lambda r: r.seeds_fossilized)),
+        statistics.fmean(per_seed(lambda r: r.seeds_pruned)),
+    )
+
+
 # ----------------------------------------------------------------------------------- outputs
-def format_table(summaries: Mapping[str, PolicySummary | None]) -> str:
-    """One row per policy: means ± 95% confidence half-widths."""
+def _row(label: str, s: PolicySummary, width: int) -> str:
+    name = label if len(label) <= width else "…" + label[-(width - 1) :]
+    return (
+        f"{name:<{width}} {s.returns.format(1, 3):>17} "
+        f"{s.test_accuracy.format(100, 1):>17} {s.param_growth.format(1, 2):>15} "
+        f"{s.germinated:>6.1f} {s.fossilized:>6.1f} {s.pruned:>6.1f}"
+    )
+
+
+def _header(label: str, width: int) -> list[str]:
     header = (
-        f"{'policy':<24} {'return':>17} {'test accuracy %':>17} {'param growth':>15} "
+        f"{label:<{width}} {'return':>17} {'test accuracy %':>17} {'param growth':>15} "
         f"{'germ.':>6} {'foss.':>6} {'pruned':>6}"
     )
-    lines = [header, "-" * len(header)]
-    for s in summaries.values():
-        if s is None:
-            continue
-        name = s.policy if len(s.policy) <= 24 else "…" + s.policy[-23:]
-        lines.append(
-            f"{name:<24} {s.returns.format(1, 3):>17} "
-            f"{s.test_accuracy.format(100, 1):>17} {s.param_growth.format(1, 2):>15} "
-            f"{s.germinated:>6.1f} {s.fossilized:>6.1f} {s.pruned:>6.1f}"
-        )
+    return [header, "-" * len(header)]
+
+
+def format_table(summaries: Mapping[str, PolicySummary | None]) -> str:
+    """One row per policy: means ± 95% confidence half-widths."""
+    lines = _header("policy", 24)
+    lines += [_row(s.policy, s, 24) for s in summaries.values() if s is not None]
+    return "\n".join(lines)
+
+
+def format_family_table(
+    instance_summaries: Mapping[str, Mapping[str, PolicySummary | None]],
+    family_summaries: Mapping[str, PolicySummary | None],
+) -> str:
+    """Per policy: one row per instance, then the family average (means ± 95% half-widths)."""
+    lines = _header("policy / instance", 30)
+    for policy, rows in instance_summaries.items():
+        lines.append(policy)
+        lines += [_row(f"  {name}", s, 30) for name, s in rows.items() if s is not None]
+        if (family := family_summaries.get(policy)) is not None:
+            lines.append(_row("  family average", family, 30))
     return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------- entry
 def _validate(config: EvaluateConfig) -> str:
-    """Check the output folder, env kwargs and every policy before any episode runs."""
+    """Check the output folder, env kwargs and every policy before any episode runs.
+
+    Returns the task's name; a family's tasks joined by ``+`` (``"digits+mnist1d"``).
+    """
     if config.out is not None:
         ensure_writable_folder(Path(config.out), "output folder")
     env = check_env_kwargs(config.env, config.env_kwargs)
     for spec in config.policies:
         make_policy(spec, env, device=config.device, transfer=config.transfer)
+    if env.family is not None:
+        return "+".join(sorted({i.task for i in env.family.instances}))
     return env.task.name
+
+
+def _with_family_summaries(report: EvaluationReport) -> EvaluationReport:
+    """The report with its per-instance and family summaries filled in."""
+    per_instance: dict[str, dict[str, PolicySummary | None]] = {}
+    family: dict[str, PolicySummary | None] = {}
+    for policy, played in report.results().items():
+        per_instance[policy] = {
+            name: summarize(policy, [r for r in played if r.instance == name])
+            for name in report.instances
+        }
+        family[policy] = family_summary(policy, played, report.instances)
+    return dataclasses.replace(report, instance_summaries=per_instance, family_summaries=family)
 
 
 def evaluate(config: EvaluateConfig, out: Printer = print) -> EvaluationReport:
@@ -314,8 +419,19 @@ def evaluate(config: EvaluateConfig, out: Printer = print) -> EvaluationReport:
     task = _validate(config)
     episodes, status = _run_all(config, out)
     summaries = {p: summarize(p, [ep.result for ep in episodes[p]]) for p in config.policies}
-    report = EvaluationReport(config, task, episodes, summaries, exit_status=status)
-    out(format_table(summaries))
+    report = EvaluationReport(
+        config,
+        task,
+        episodes,
+        summaries,
+        exit_status=status,
+        instances=family_instances(config.env),
+    )
+    if report.instances:
+        report = _with_family_summaries(report)
+        out(format_family_table(report.instance_summaries, report.family_summaries))
+    else:
+        out(format_table(summaries))
     if config.out is not None:
         files = write_outputs(report, Path(config.out))
         report = dataclasses.replace(report, files=files)

@@ -16,10 +16,27 @@
 ``partial`` is true when Ctrl-C or SIGTERM stopped the evaluation: the file then holds the
 episodes that finished (a policy with none has ``"summary": null``) and no figures are drawn.
 
+A **task family**'s evaluation (``env`` is an id of :data:`envs.FAMILIES`) adds keys, and only
+then (the other keys keep their meaning, so the schema version stays 1)::
+
+    "instances": [NAME, ...]                    after "seeds": the family's instances, in order
+    per policy:  "instance_summaries": {NAME: SUMMARY | null, ...},
+                 "family_summary": SUMMARY | null
+    per episode: "instance": NAME               after "seed"
+
+SUMMARY has the shape of ``"summary"``. ``"summary"`` pools all the policy's episodes (every
+instance); ``"family_summary"`` is the family average: the mean over instances of the
+per-instance means, its ``ci95`` and ``n`` over the per-seed family averages (see
+:mod:`simic.evaluate`), ``null`` if no seed was played on every instance. ``"task"`` holds the
+family's tasks joined by ``+`` (each episode's own follows from its instance name,
+:meth:`envs.Instance.parse`).
+
 Any episode replays with :func:`episode_record` (``EpisodeRecord.validate()`` checks every
-reward). ``OUT/episodes.csv`` has one row per episode; ``OUT/validation_curves.png`` and
-``OUT/pareto.png`` are the figures; with ``save_model`` each episode's grown network is exported
-to ``OUT/models/``.
+reward; a family's episode replays on the plain env configured as its instance).
+``OUT/episodes.csv`` has one row per episode (a family's with an ``instance`` column after
+``seed``); ``OUT/validation_curves.png`` and ``OUT/pareto.png`` are the figures, and for a
+family ``OUT/instances.png`` (per-instance return and test accuracy with 95% intervals); with
+``save_model`` each episode's grown network is exported to ``OUT/models/``.
 """
 
 from __future__ import annotations
@@ -38,7 +55,7 @@ from simic.errors import SimicError
 from simic.policies import EpisodeResult
 
 if TYPE_CHECKING:  # the report is built by simic.evaluate, which imports this module
-    from simic.evaluate import EvaluationReport
+    from simic.evaluate import EvaluationReport, PolicySummary
 
 SCHEMA_VERSION = 1
 CSV_COLUMNS = (
@@ -70,8 +87,11 @@ class EvaluatedEpisode:
 def _episode_row(episode: EvaluatedEpisode) -> dict[str, Any]:
     """The episode as results.json and episodes.csv write it (the file boundary)."""
     result = episode.result
+    # A family's episodes name their instance; other episodes have no such key at all.
+    instance = {} if result.instance is None else {"instance": result.instance}
     return {
         "seed": result.seed,
+        **instance,
         "return": result.return_,
         "test_accuracy": result.test_accuracy,
         "param_growth": result.param_growth,
@@ -87,37 +107,47 @@ def _episode_row(episode: EvaluatedEpisode) -> dict[str, Any]:
     }
 
 
+def _summary(summary: PolicySummary | None) -> dict[str, Any] | None:
+    return summary.to_dict() if summary is not None else None
+
+
+def _policy_entry(report: EvaluationReport, policy: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"policy": policy, "summary": _summary(report.summaries[policy])}
+    if report.instances:
+        rows = report.instance_summaries.get(policy, {})
+        entry["instance_summaries"] = {name: _summary(rows.get(name)) for name in report.instances}
+        entry["family_summary"] = _summary(report.family_summaries.get(policy))
+    entry["episodes"] = [_episode_row(ep) for ep in report.episodes[policy]]
+    return entry
+
+
 def _results_json(report: EvaluationReport) -> str:
     config = report.config
-    return json.dumps(
-        {
-            "schema_version": SCHEMA_VERSION,
-            "partial": report.partial,
-            "env": config.env,
-            "env_kwargs": config.env_kwargs,
-            "task": report.task,
-            "seeds": config.seeds,
-            "policies": [
-                {
-                    "policy": p,
-                    "summary": summary.to_dict() if (summary := report.summaries[p]) else None,
-                    "episodes": [_episode_row(ep) for ep in report.episodes[p]],
-                }
-                for p in config.policies
-            ],
-        },
-        indent=1,
-    )
+    data: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "partial": report.partial,
+        "env": config.env,
+        "env_kwargs": config.env_kwargs,
+        "task": report.task,
+        "seeds": config.seeds,
+    }
+    if report.instances:
+        data["instances"] = list(report.instances)
+    data["policies"] = [_policy_entry(report, p) for p in config.policies]
+    return json.dumps(data, indent=1)
 
 
 def _episodes_csv(report: EvaluationReport) -> str:
+    columns = CSV_COLUMNS
+    if report.instances:  # after "seed"
+        columns = (*CSV_COLUMNS[:2], "instance", *CSV_COLUMNS[2:])
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(columns)
     for policy, episodes in report.episodes.items():
         for ep in episodes:
             row = _episode_row(ep)
-            writer.writerow([policy, *(row[c] for c in CSV_COLUMNS[1:])])
+            writer.writerow([policy, *(row[c] for c in columns[1:])])
     return buffer.getvalue()
 
 
@@ -130,26 +160,40 @@ def write_outputs(report: EvaluationReport, folder: Path) -> tuple[Path, ...]:
     if report.partial:
         return files
     results = report.results()
-    return (
-        *files,
+    drawn = (
         figures.validation_curves(results, folder / "validation_curves.png"),
         figures.pareto(results, folder / "pareto.png"),
     )
+    if report.instances:
+        path = folder / "instances.png"
+        drawn += (figures.per_instance(report.instance_summaries, report.instances, path),)
+    return (*files, *drawn)
 
 
-def episode_record(results_file: str | Path, policy: str, seed: int) -> envs.EpisodeRecord:
-    """The replayable record of one episode in a ``results.json``."""
+def episode_record(
+    results_file: str | Path, policy: str, seed: int, instance: str | None = None
+) -> envs.EpisodeRecord:
+    """The replayable record of one episode in a ``results.json``.
+
+    A task family's file needs the episode's ``instance`` (a name); the record then replays on
+    the plain env of the instance's task, configured as the instance (the same rewards).
+    """
     data = json.loads(Path(results_file).read_text())
+    if "instances" in data and instance not in data["instances"]:
+        raise SimicError(
+            f"{results_file} is a task family's evaluation: name the episode's instance, one "
+            f"of {data['instances']} (got {instance!r})"
+        )
+    task, kwargs = data["task"], data["env_kwargs"]
+    if instance is not None:
+        parsed = envs.Instance.parse(instance)
+        task, kwargs = parsed.task, {**kwargs, **parsed.env_kwargs()}
     for entry in data["policies"]:
-        if entry["policy"] == policy:
-            for ep in entry["episodes"]:
-                if ep["seed"] == seed:
-                    return envs.EpisodeRecord(
-                        data["task"],
-                        data["env_kwargs"],
-                        seed,
-                        tuple(ep["actions"]),
-                        tuple(ep["rewards"]),
-                        data["env"],
-                    )
-    raise SimicError(f"{results_file} has no episode of policy {policy!r} with seed {seed}")
+        if entry["policy"] != policy:
+            continue
+        for ep in entry["episodes"]:
+            if ep["seed"] == seed and ep.get("instance") == instance:
+                actions, rewards = tuple(ep["actions"]), tuple(ep["rewards"])
+                return envs.EpisodeRecord(task, kwargs, seed, actions, rewards, data["env"])
+    where = "" if instance is None else f" on {instance}"
+    raise SimicError(f"{results_file} has no episode of policy {policy!r} with seed {seed}{where}")

@@ -185,7 +185,7 @@ def _read(path: str | Path) -> dict[str, Any]:
 def _rebuild(payload: dict[str, Any], config: GrowthEnvConfig) -> MorphogeneticModel:
     task = get_task(payload["task"])
     with seeded_init(0):  # a fixed start: every weight is overwritten by the state_dict
-        host = task.host_factory()
+        host = task.make_host(config.host_widths)
     host.to(torch.device(config.device))
     model = MorphogeneticModel(
         host,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -14,6 +16,9 @@ import matplotlib.pyplot as plt
 from envs.actions import ActionKind
 from envs.atomic import atomic_write_bytes
 from simic.policies import EpisodeResult
+
+if TYPE_CHECKING:  # built by simic.evaluate, which draws with this module
+    from simic.evaluate import PolicySummary
 
 Episodes = Sequence[EpisodeResult]
 MARKERS = {
@@ -85,4 +90,40 @@ def pareto(results: Mapping[str, Episodes], path: Path) -> Path:
     ax.set_title("accuracy vs size (diamonds: policy means)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def per_instance(
+    summaries: Mapping[str, Mapping[str, PolicySummary | None]],
+    instances: Sequence[str],
+    path: Path,
+) -> Path:
+    """A task family's per-instance mean return and test accuracy, with 95% intervals."""
+    fig, axes = plt.subplots(2, 1, figsize=(max(6.0, 0.9 * len(instances) + 2), 6.4), sharex=True)
+    width = 0.8 / max(1, len(summaries))
+    for i, (policy, rows) in enumerate(summaries.items()):
+        where = [(x, rows[name]) for x, name in enumerate(instances) if rows.get(name)]
+        xs = [x - 0.4 + width * (i + 0.5) for x, _ in where]
+        for ax, pick, scale in (
+            (axes[0], lambda s: s.returns, 1.0),
+            (axes[1], lambda s: s.test_accuracy, 100.0),
+        ):
+            stats = [pick(s) for _, s in where]  # type: ignore[arg-type]
+            errors = [0.0 if math.isnan(m.half_width) else m.half_width * scale for m in stats]
+            ax.errorbar(
+                xs,
+                [m.mean * scale for m in stats],
+                yerr=errors,
+                fmt="o",
+                capsize=3,
+                color=f"C{i}",
+                label=policy if ax is axes[0] else None,
+            )
+    axes[0].set_ylabel("return")
+    axes[1].set_ylabel("test accuracy (%)")
+    axes[1].set_xticks(range(len(instances)), instances, rotation=35, ha="right", fontsize=8)
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    axes[0].set_title("per instance: means and 95% intervals over seeds", fontsize=10)
     return _save(fig, path)

@@ -40,7 +40,8 @@ class EnvSignature:
         spec = base.spec or env.spec
         return cls(
             spec.id if spec is not None else None,
-            base.task.name,
+            # A family's episodes change task; the family is what the model was trained on.
+            base.family.env_id if base.family is not None else base.task.name,
             tuple(base.slots),
             tuple(base.codec.blueprints),
             tuple(f.name for f in base.layout.features),

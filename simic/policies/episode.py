@@ -6,6 +6,7 @@ turns it into JSON or CSV (:mod:`simic.evaluate`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ class EpisodeResult:
         events: ``(step, action)`` for every valid action other than WAIT; ``step`` is the
             0-based index of the step it was taken at.
         diverged: The training loss stopped being finite.
+        instance: The task-family instance played (``info["instance"]``); ``None`` for a
+            plain env.
     """
 
     policy: str
@@ -53,18 +56,24 @@ class EpisodeResult:
     seeds_pruned: int
     events: tuple[tuple[int, GrowthAction], ...]
     diverged: bool
+    instance: str | None = None
 
 
-def run_episode(env: gym.Env, policy: Policy, seed: int) -> EpisodeResult:
+def run_episode(
+    env: gym.Env, policy: Policy, seed: int, options: Mapping[str, Any] | None = None
+) -> EpisodeResult:
     """Play one episode of ``policy`` on ``env`` from ``env.reset(seed=seed)`` (deterministic).
 
     The policy is reset with the same seed and sees ``env.unwrapped.action_masks()`` each step.
+    ``options`` go to ``env.reset``: ``{"instance": ...}`` picks a task family's instance, so
+    that every policy meets the same one.
     """
     base = env.unwrapped
     masks = getattr(base, "action_masks", None)
     if masks is None:
         raise PolicyError(f"{type(base).__name__} has no action_masks(); use a GrowthEnv")
-    observation, info = env.reset(seed=seed)
+    observation, info = env.reset(seed=seed, options=None if options is None else dict(options))
+    instance = info.get("instance")
     policy.reset(seed)
     actions: list[int] = []
     rewards: list[float] = []
@@ -79,7 +88,8 @@ def run_episode(env: gym.Env, policy: Policy, seed: int) -> EpisodeResult:
         rewards.append(float(reward))
         vals.append(float(info["val_accuracy"]))
         if terminated or truncated:
-            return _result(policy.name, seed, actions, rewards, vals, events, info)
+            result = _result(policy.name, seed, actions, rewards, vals, events, info)
+            return result if instance is None else dataclasses.replace(result, instance=instance)
 
 
 def _result(

@@ -25,6 +25,7 @@ BAD_VALUES: dict[str, list[object]] = {
     "seed_lr": [*_NUMBER, -1.0],
     "weight_decay": [*_NUMBER, -0.1],
     "val_batch_size": _INT,
+    "host_widths": [3, "8x16", [], [8, 0], [8, True], [2.5], {8: 16}],
     "slots": [3, "block0", [1], [], ["block0", "block0"], {"block0"}],
     "blueprints": [3, "conv_light", [1], [], {"conv_light"}],
     "training_ticks": _INT,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import envs
-from envs.observation import UNKNOWN, ObservationView, SlotView
+from envs.observation import UNKNOWN, ContextView, ObservationView, SlotView
 from kasmina import SeedStage
 
 from .helpers import act, fast_env
@@ -95,7 +95,9 @@ def test_observation_write_clips_and_keeps_sentinels():
 
 def test_every_feature_is_a_field_of_a_view():
     layout = envs.ObservationLayout(["a", "b"], ["x", "y", "z"])
-    globals_ = [f.name for f in dataclasses.fields(ObservationView) if f.name != "slots"]
+    globals_ = [
+        f.name for f in dataclasses.fields(ObservationView) if f.name not in ("slots", "context")
+    ]
     per_slot = [f.name for f in dataclasses.fields(SlotView)[2:]]  # after the two one-hots
     one_hots = len(SeedStage) + len(layout.blueprints)
     assert [f.name for f in layout.features[: len(globals_)]] == globals_
@@ -127,7 +129,9 @@ def test_write_then_read_gives_back_the_view():
         "s1": SlotView(SeedStage.PRUNED, "b0", 0.0, 0.0, 0.25, None, None),
     }
     values = [0.5, None, 1.5, None, 0.75, -0.25, None, 0.5, 0.875, 0.25, None, 1.0]
-    names = [f.name for f in dataclasses.fields(ObservationView) if f.name != "slots"]
+    names = [
+        f.name for f in dataclasses.fields(ObservationView) if f.name not in ("slots", "context")
+    ]
     view = ObservationView(**dict(zip(names, values, strict=True)), slots=slots)
     assert layout.read(layout.write(view)) == view
 
@@ -136,3 +140,21 @@ def test_read_refuses_a_vector_of_the_wrong_shape():
     layout = envs.ObservationLayout(["s"], ["b"])
     with pytest.raises(ValueError, match="shape"):
         layout.read(np.zeros(len(layout) + 1, dtype=np.float32))
+
+
+def test_a_context_layout_appends_the_context_and_round_trips_it():
+    plain = envs.ObservationLayout(["s"], ["b"])
+    layout = envs.ObservationLayout(["s"], ["b"], context=True)
+    assert [f.name for f in layout.features] == [
+        *(f.name for f in plain.features),
+        "context.price",
+        "context.host_size",
+    ]
+    view = _view(layout, context=ContextView(price=1.0 / 3, host_size=0.5))
+    back = layout.read(layout.write(view))
+    assert back.context == ContextView(price=np.float32(1.0 / 3), host_size=0.5)
+    clipped = layout.read(layout.write(_view(layout, context=ContextView(5.0, -1.0))))
+    assert clipped.context == ContextView(2.0, 0.0)
+    assert plain.read(plain.empty()).context is None
+    with pytest.raises(ValueError, match="needs one"):
+        layout.write(dataclasses.replace(view, context=None))

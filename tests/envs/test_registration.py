@@ -7,7 +7,7 @@ import gymnasium as gym
 import pytest
 
 import envs
-from envs.registration import ENTRY_POINT, register_envs
+from envs.registration import ENTRY_POINT, FAMILY_ENTRY_POINT, register_envs
 from envs.tasks import TaskSpec, _index
 from kasmina import KasminaError, UnknownChoiceError
 
@@ -16,16 +16,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_every_spec_is_registered_once_under_its_id():
     simic_ids = [env_id for env_id in gym.registry if env_id.startswith("simic/")]
-    assert sorted(simic_ids) == sorted(spec.env_id for spec in envs.TASKS.values())
+    assert sorted(simic_ids) == sorted([*(s.env_id for s in envs.TASKS.values()), *envs.FAMILIES])
     for spec in envs.TASKS.values():
         registered = gym.spec(spec.env_id)
         assert registered.entry_point == ENTRY_POINT
         assert registered.kwargs == {"task": spec.name}
         assert registered.max_episode_steps is None  # the budget ends an episode, not a limit
+    for family in envs.FAMILIES.values():
+        registered = gym.spec(family.env_id)
+        assert registered.entry_point == FAMILY_ENTRY_POINT
+        assert registered.kwargs == {"family": family.env_id}
+        assert registered.max_episode_steps is None
 
 
 def test_registering_again_changes_nothing():
-    before = {spec.env_id: gym.spec(spec.env_id) for spec in envs.TASKS.values()}
+    before = {env_id: gym.spec(env_id) for env_id in [*envs.ENV_IDS, *envs.FAMILY_IDS]}
     register_envs()
     assert all(gym.spec(env_id) is spec for env_id, spec in before.items())
 
@@ -64,8 +69,8 @@ def test_a_second_spec_under_one_id_or_name_is_refused():
             _index(specs)
 
 
-def test_written_listings_name_every_spec_in_order():
-    ids = [spec.env_id for spec in envs.TASKS.values()]
+def test_written_listings_name_every_spec_and_family_in_order():
+    ids = [spec.env_id for spec in envs.TASKS.values()] + list(envs.FAMILY_IDS)
     readme = (ROOT / "README.md").read_text()
     table = re.findall(r"^\| `(simic/[^`]+)`", readme, re.M)
     assert table == ids

@@ -149,6 +149,9 @@ def test_envs_command_lists_every_id(capsys):
         "simic/Grow-MNIST1D-Transformer-v0",
         "simic/Grow-Digits-v0",
         "simic/Grow-CIFAR10-v0",
+        "simic/Grow-Family-v0",
+        "simic/Grow-Family-HeldOut-v0",
     ):
         assert env_id in out
+    assert "digits-w8x16-rent0.05" in out
     assert "626" in out and "block1(16)" in out

@@ -1,0 +1,188 @@
+"""Task families: the instances a growth controller must serve, one drawn per episode.
+
+An :class:`Instance` is one growth task as the controller meets it: the task (its data), the
+host's block widths and the parameter price (``param_rent``). A :class:`TaskFamily` is a set of
+instances registered under one Gymnasium id; its environment (:class:`envs.FamilyGrowthEnv`)
+draws one instance per ``reset`` and observes the price and the host's size (see
+:class:`envs.observation.ContextView`). :data:`FAMILIES` is the one list of families: the
+registration and the listings are derived from it, as they are from :data:`envs.TASKS`.
+
+The best growth decision depends on the instance (``docs/learning-notes.md``): a family is where
+a learned, context-aware controller can beat a fixed rule.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from envs.config import as_widths
+from kasmina.errors import UnknownChoiceError, UserError, closest
+from kasmina.validation import reject_unknown, require_number
+
+FAMILY_TASKS = ("mnist1d", "digits")
+"""Tasks an instance may use: CNN hosts with slots ``block0``/``block1`` and one blueprint set."""
+
+_NAME = re.compile(r"^(?P<task>.+)-w(?P<widths>\d+(?:x\d+)*)-rent(?P<rent>[0-9.eE+-]+)$")
+
+
+class InstanceError(UserError, ValueError):
+    """A task-family instance (or family) that is not valid as given."""
+
+
+def _rent_text(rent: float) -> str:
+    # Short where that is exact (0.05 -> "0.05", 0 -> "0"); repr otherwise, so names round-trip.
+    short = f"{rent:g}"
+    return short if float(short) == rent else repr(rent)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One growth task of a family.
+
+    Attributes:
+        task: ``"mnist1d"`` or ``"digits"`` (:data:`FAMILY_TASKS`).
+        widths: The CNN host's block widths, e.g. ``(8, 16)`` (one slot per block).
+        param_rent: The parameter price of the reward (``GrowthEnv(param_rent=...)``).
+    """
+
+    task: str
+    widths: tuple[int, ...]
+    param_rent: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.task, str) or self.task not in FAMILY_TASKS:
+            raise UnknownChoiceError("instance task", self.task, FAMILY_TASKS)
+        object.__setattr__(self, "widths", as_widths("instance widths", self.widths, InstanceError))
+        rent = require_number("instance param_rent", self.param_rent, low=0.0, error=InstanceError)
+        object.__setattr__(self, "param_rent", float(rent))
+
+    @property
+    def name(self) -> str:
+        """``"mnist1d-w8x16-rent0.05"``: task, widths and price (:meth:`parse` reads it back)."""
+        widths = "x".join(str(w) for w in self.widths)
+        return f"{self.task}-w{widths}-rent{_rent_text(self.param_rent)}"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def env_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments that make a plain :class:`~envs.GrowthEnv` this instance."""
+        return {"param_rent": self.param_rent, "host_widths": list(self.widths)}
+
+    @classmethod
+    def parse(cls, value: object) -> Instance:
+        """An :class:`Instance` from itself, its :attr:`name` or a mapping of its fields."""
+        if isinstance(value, Instance):
+            return value
+        if isinstance(value, str):
+            return _from_name(value)
+        if isinstance(value, Mapping):
+            return _from_mapping(value)
+        raise InstanceError(
+            "an instance must be an Instance, a name like 'mnist1d-w8x16-rent0.05' or a mapping "
+            f"with task, widths and param_rent; got {type(value).__name__} {value!r}"
+        )
+
+
+def _from_name(name: str) -> Instance:
+    match = _NAME.match(name)
+    if match is None:
+        known = [i.name for f in FAMILIES.values() for i in f.instances]
+        hint = f"; did you mean {s!r}?" if (s := closest(name, known)) else ""
+        raise InstanceError(
+            f"{name!r} is not an instance name (task-w<widths>-rent<price>, e.g. "
+            f"'mnist1d-w8x16-rent0.05'){hint}"
+        )
+    try:
+        rent = float(match["rent"])
+    except ValueError:
+        raise InstanceError(f"instance {name!r}: price {match['rent']!r} is not a number") from None
+    widths = tuple(int(w) for w in match["widths"].split("x"))
+    return Instance(match["task"], widths, rent)
+
+
+def _from_mapping(value: Mapping[Any, Any]) -> Instance:
+    fields = ("task", "widths", "param_rent")
+    reject_unknown("instance", value, fields)
+    missing = [f for f in fields if f not in value]
+    if missing:
+        raise InstanceError(f"instance {dict(value)!r} lacks {', '.join(missing)}")
+    widths = value["widths"]
+    return Instance(
+        value["task"], tuple(widths) if isinstance(widths, list) else widths, value["param_rent"]
+    )
+
+
+@dataclass(frozen=True)
+class TaskFamily:
+    """Instances registered under one Gymnasium id; its env draws one per episode, uniformly.
+
+    Attributes:
+        env_id: Its Gymnasium id (``gymnasium.make(env_id)``); one family per id.
+        description: One line for listings.
+        instances: The instances, in listing order (no repeats, at least one).
+    """
+
+    env_id: str
+    description: str
+    instances: tuple[Instance, ...]
+
+    def __post_init__(self) -> None:
+        instances = tuple(Instance.parse(i) for i in self.instances)
+        names = [i.name for i in instances]
+        if not names or len(set(names)) != len(names):
+            raise InstanceError(
+                f"family {self.env_id!r} needs at least one instance and no repeats, got {names}"
+            )
+        object.__setattr__(self, "instances", instances)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(i.name for i in self.instances)
+
+
+def _grid(
+    task: str, widths: Iterable[tuple[int, ...]], rents: Iterable[float]
+) -> tuple[Instance, ...]:
+    return tuple(Instance(task, w, r) for w, r in itertools.product(widths, rents))
+
+
+def _index(families: Iterable[TaskFamily]) -> dict[str, TaskFamily]:
+    index: dict[str, TaskFamily] = {}
+    for family in families:
+        if family.env_id in index:  # registration would depend on the order
+            raise InstanceError(f"family {family.env_id!r} is defined twice")
+        index[family.env_id] = family
+    return index
+
+
+FAMILIES: dict[str, TaskFamily] = _index(
+    (
+        TaskFamily(
+            env_id="simic/Grow-Family-v0",
+            description="MNIST-1D, host widths (4,8) (8,16) (16,32) x param_rent 0, 0.05, 0.15",
+            instances=_grid("mnist1d", [(4, 8), (8, 16), (16, 32)], [0.0, 0.05, 0.15]),
+        ),
+        TaskFamily(
+            env_id="simic/Grow-Family-HeldOut-v0",
+            description="held out of training: MNIST-1D width (12,24), price 0.1, and Digits",
+            instances=(
+                Instance("mnist1d", (12, 24), 0.05),
+                Instance("mnist1d", (8, 16), 0.1),
+                Instance("digits", (8, 16), 0.05),
+            ),
+        ),
+    )
+)
+"""Every task family by its env id, in listing order."""
+
+
+def get_family(env_id: str) -> TaskFamily:
+    """The family registered under ``env_id``; an unknown id raises with the closest one."""
+    if not isinstance(env_id, str) or env_id not in FAMILIES:
+        raise UnknownChoiceError("family id", env_id, FAMILIES)
+    return FAMILIES[env_id]
