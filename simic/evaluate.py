@@ -44,7 +44,14 @@ from simic.evaluation_files import (
     write_outputs,
 )
 from simic.options import doc
-from simic.policies import POLICY_NAMES, EpisodeResult, make_policy, run_episode
+from simic.policies import (
+    FAMILY_POLICY_NAMES,
+    POLICY_NAMES,
+    EpisodeResult,
+    list_policies,
+    make_policy,
+    run_episode,
+)
 from simic.runfolder import ensure_writable_folder
 from simic.signals import exit_status, sigterm_interrupts
 from simic.stats import MeanCI, mean_ci
@@ -78,7 +85,9 @@ class EvaluateConfig:
     policies: tuple[str, ...] = field(
         default=POLICY_NAMES,
         metadata=doc(
-            "a baseline's name or a model .zip from 'simic train', repeatable",
+            f"{', '.join(list_policies())} or a model .zip from 'simic train', repeatable "
+            f"(default: {', '.join(POLICY_NAMES)}; {', '.join(FAMILY_POLICY_NAMES)} play task "
+            "families only)",
             flag="--policy",
             metavar="POLICY",
         ),

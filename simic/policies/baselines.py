@@ -55,8 +55,13 @@ class GrowAllPolicy(MaskedPolicy):
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
-        costs = BlueprintCosts.of(env)
-        self.largest = {s: b for s in self.slots if (b := costs.largest(s)) is not None}
+        self.env = env
+
+    @property
+    def largest(self) -> dict[str, str]:
+        """Per slot, its largest blueprint on the current host (widths change on a family)."""
+        costs = BlueprintCosts.of(self.env)
+        return {s: b for s in self.slots if (b := costs.largest(s)) is not None}
 
     def choose(self, observation: np.ndarray, action_masks: np.ndarray) -> int:
         slots = self.read(observation).slots
@@ -65,9 +70,10 @@ class GrowAllPolicy(MaskedPolicy):
             for slot, s in slots.items()
             if s.stage is SeedStage.HOLDING
         ]
+        largest = self.largest
         germinate = [
-            self.action(ActionKind.GERMINATE, slot, self.largest[slot])
+            self.action(ActionKind.GERMINATE, slot, largest[slot])
             for slot, s in slots.items()
-            if s.stage is SeedStage.DORMANT and slot in self.largest
+            if s.stage is SeedStage.DORMANT and slot in largest
         ]
         return self.first_valid([*fossilize, *germinate], action_masks)

@@ -7,9 +7,12 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 
+import envs
 from kasmina import BlueprintRegistry, seeded_init
 from kasmina.errors import InvalidValueError
 from simic.policies.base import growth_env
+
+_MEMO: dict[tuple[object, ...], BlueprintCosts] = {}
 
 
 @dataclass(frozen=True)
@@ -27,12 +30,20 @@ class BlueprintCosts:
 
     @classmethod
     def of(cls, env: gym.Env) -> BlueprintCosts:
-        """Counted with the registry on the task's own host (built under a fixed seed, so no
-        RNG is touched) with the keywords the host gives its seeds (``spatial_dims`` for CNNs).
+        """Counted with the registry on the env's current host (its task and, on a task family,
+        the episode's widths), built under a fixed seed so no RNG is touched, with the keywords
+        the host gives its seeds (``spatial_dims`` for CNNs). Memoised per host.
         """
         base = growth_env(env)
+        key = (base.task.name, base.config.host_widths, base.slots, base.codec.blueprints)
+        if key not in _MEMO:
+            _MEMO[key] = cls._count(base)
+        return _MEMO[key]
+
+    @classmethod
+    def _count(cls, base: envs.GrowthEnv) -> BlueprintCosts:
         with seeded_init(0):
-            host = base.task.host_factory()
+            host = base.task.make_host(base.config.host_widths)
         widths, host_kwargs = host.injection_points(), host.blueprint_kwargs()
         params: dict[str, dict[str, int]] = {}
         for slot in base.slots:

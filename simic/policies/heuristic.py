@@ -160,10 +160,17 @@ class HeuristicPolicy(MaskedPolicy):
     def __init__(self, env: gym.Env, **thresholds: Any) -> None:
         super().__init__(env)
         self.config = HeuristicConfig.from_kwargs(thresholds)
-        self.rotation = self._rotations(BlueprintCosts.of(env))
+        self.env = env
+        self._rotations(BlueprintCosts.of(env))  # bad blueprint names fail at construction
         first_first = self.config.slot_order is SlotOrder.FIRST_FIRST
         self.slot_preference = self.slots if first_first else tuple(reversed(self.slots))
         self.reset()
+
+    @property
+    def rotation(self) -> dict[str, tuple[str, ...]]:
+        """Per slot, the blueprints to try in order, for the current host: on a task family the
+        host's size (and so what is affordable) changes with the episode's instance."""
+        return self._rotations(BlueprintCosts.of(self.env))
 
     def _rotations(self, costs: BlueprintCosts) -> dict[str, tuple[str, ...]]:
         explicit = self.config.blueprints

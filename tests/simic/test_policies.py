@@ -14,6 +14,7 @@ from benchmarks import baselines
 from envs import ActionKind, GrowthAction
 from kasmina import BlueprintRegistry, SeedStage, UnexpectedKeywordError, UnknownChoiceError
 from simic.policies import (
+    FAMILY_POLICY_NAMES,
     POLICY_NAMES,
     WAIT_INDEX,
     BlueprintCosts,
@@ -302,7 +303,7 @@ def test_a_ppo_policy_trained_on_other_spaces_is_refused(ppo_zip):
 def test_make_policy_suggests_the_closest_name(env):
     with pytest.raises(UnknownChoiceError, match="did you mean 'heuristic'") as info:
         make_policy("heurstic", env)
-    assert set(info.value.choices) == set(POLICY_NAMES)
+    assert set(info.value.choices) == set(POLICY_NAMES) | set(FAMILY_POLICY_NAMES)
 
 
 def test_make_policy_names_a_missing_path(env, tmp_path):

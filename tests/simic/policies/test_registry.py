@@ -9,6 +9,7 @@ import pytest
 from kasmina import UnknownChoiceError
 from simic import cli
 from simic.policies import (
+    FAMILY_POLICY_NAMES,
     POLICIES,
     POLICY_NAMES,
     WAIT_INDEX,
@@ -31,14 +32,15 @@ class _Waiter(MaskedPolicy):
 
 def test_the_built_in_names_come_from_the_registry_in_registration_order():
     assert POLICY_NAMES == ("heuristic", "random", "nogrow", "growall")
-    assert list_policies() == POLICY_NAMES == POLICIES.names()
+    assert FAMILY_POLICY_NAMES == ("schedule-best", "heuristic-tuned")
+    assert list_policies() == (*POLICY_NAMES, *FAMILY_POLICY_NAMES) == POLICIES.names()
     assert POLICIES.get("heuristic") is HeuristicPolicy and HeuristicPolicy.name == "heuristic"
     assert make_policy is factory_make_policy
 
 
 def test_listing_filters_by_glob():
     assert list_policies("*grow*") == ("nogrow", "growall")
-    assert list_policies("h*") == ("heuristic",)
+    assert list_policies("h*") == ("heuristic", "heuristic-tuned")
     assert list_policies("ppo*") == ()
 
 
@@ -71,7 +73,7 @@ def test_a_name_that_looks_like_a_path_is_refused(name):
 def test_an_unknown_name_suggests_the_closest_registered_one():
     with pytest.raises(UnknownChoiceError, match="did you mean 'growall'") as info:
         POLICIES.get("groall")
-    assert set(info.value.choices) == set(POLICY_NAMES)
+    assert set(info.value.choices) == set(list_policies())
     registry = PolicyRegistry()
     registry.register("waiter")(_Waiter)
     with pytest.raises(UnknownChoiceError, match="did you mean 'waiter'"):
