@@ -46,3 +46,23 @@ def test_batched_envs_prototype_agrees_and_writes_its_table(tmp_path):
     assert not report["partial"] and set(report["table"]["mixed"]) == {"1", "2"}
     assert report["agreement"]["mixed"]["grouped"]["params_max_abs_diff"] < 1e-5
     assert "| 2 |" in (tmp_path / "batched_envs_table.md").read_text()
+
+
+def test_learning_proof_pairs_episodes_by_instance_and_seed(tmp_path):
+    from benchmarks import learning_proof as proof
+
+    rows = ["policy,instance,seed,return,test_accuracy"]
+    for seed in range(4):
+        for instance, base in (("a", 0.5), ("b", 0.3)):
+            rows.append(f"heuristic,{instance},{seed},{base},0.6")
+            for k, gain in ((1, 0.1), (2, 0.2)):
+                rows.append(f"/m/run{k}.zip,{instance},{seed},{base + gain + 0.01 * seed},0.7")
+    csv_file = tmp_path / "episodes.csv"
+    csv_file.write_text("\n".join(rows) + "\n")
+    table = proof._episodes(csv_file)
+    assert set(table) == {"heuristic", "run1", "run2"}
+    diff = proof.paired(table["run1"], table["heuristic"], "return")
+    assert abs(diff["family"]["mean"] - 0.115) < 1e-9 and diff["family"]["n"] == 4
+    assert set(diff["instances"]) == {"a", "b"}
+    pooled = proof.pooled(table, ["run1", "run2"])
+    assert abs(pooled[("a", 0)]["return"] - 0.65) < 1e-9
