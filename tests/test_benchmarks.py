@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from benchmarks import batched_envs, checkpoint_memory, env_overhead, step_cost
 
 
@@ -66,3 +68,103 @@ def test_learning_proof_pairs_episodes_by_instance_and_seed(tmp_path):
     assert set(diff["instances"]) == {"a", "b"}
     pooled = proof.pooled(table, ["run1", "run2"])
     assert abs(pooled[("a", 0)]["return"] - 0.65) < 1e-9
+
+
+def _proof_csv(folder, policy, base, gain=0.0):
+    folder.mkdir(parents=True)
+    rows = ["policy,instance,seed,return,test_accuracy"]
+    for seed in range(5):
+        for instance, level in (("a", base), ("b", base - 0.2)):
+            value = level + gain + 0.01 * ((seed * 7) % 3)
+            rows.append(f"{policy},{instance},{seed},{value},{0.5 + gain}")
+    (folder / "episodes.csv").write_text("\n".join(rows) + "\n")
+
+
+def test_learning_proof_report_figure_and_readme_come_from_the_evaluations(tmp_path, monkeypatch):
+    import argparse
+
+    from benchmarks import learning_proof as proof
+
+    monkeypatch.setattr(proof, "RESULTS", tmp_path)
+    monkeypatch.setattr(proof, "EVALS", tmp_path / "eval")
+    monkeypatch.setattr(proof, "RUNS", tmp_path / "runs")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{proof.README_START}\nold\n{proof.README_END}\nrest\n")
+    monkeypatch.setattr(proof, "README", readme)
+    for family in proof.FAMILIES:
+        short = family.split("/")[-1]
+        for i, base in enumerate(proof.BASELINES):
+            _proof_csv(tmp_path / "eval" / short / base, base, 0.5, gain=-0.01 * i)
+        for k in (1, 2):
+            _proof_csv(tmp_path / "eval" / short / f"run{k}", f"/m/run{k}.zip", 0.5, gain=0.05 * k)
+    proof._add_wall(tmp_path / "runs" / "run1" / proof.WALL_FILE, 60.0)
+    proof._add_wall(tmp_path / "runs" / "run1" / proof.WALL_FILE, 30.0)
+    args = argparse.Namespace(runs=2, parallel=2, config=proof.RECIPE, episodes=5, seed=0)
+    result = proof.write_report(args, invocation_s=1.0)
+
+    assert result["wall_s"]["train_per_run"] == {"run1": 90.0, "run2": None}
+    fam = result["families"][proof.TRAINING_FAMILY]
+    diff = fam["paired"]["run2"]["heuristic"]["return"]["family"]
+    assert abs(diff["mean"] - 0.10) < 1e-9 and diff["n"] == 5
+    assert abs(fam["paired"]["pooled"]["heuristic"]["return"]["family"]["mean"] - 0.075) < 1e-9
+    assert set(fam["means"]["nogrow"]) == {"a", "b", "family average"}
+    for family in proof.FAMILIES:
+        assert (tmp_path / f"learning_proof_{family.split('/')[-1]}.png").stat().st_size > 0
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("rest\n") and "old" not in text
+    assert "| Grow-Family-v0 | heuristic |" in text and "2/2" in text
+    assert json.loads((tmp_path / "learning_proof.json").read_text())["episodes"] == 5
+
+
+def test_learning_proof_runner_orders_skips_and_reports_failures(tmp_path, monkeypatch):
+    import sys
+
+    from benchmarks import learning_proof as proof
+
+    monkeypatch.setattr(proof, "RESULTS", tmp_path)
+    marker = tmp_path / "a.txt"
+    write = f"open({str(marker)!r}, 'w').write('a')"
+    check = f"import sys; sys.exit(0 if open({str(marker)!r}).read() == 'a' else 3)"
+    finished = []
+    jobs = [
+        proof.Job("a", [sys.executable, "-c", write], done=lambda: False,
+                  wall_file=tmp_path / "a.wall.json", finish=lambda: finished.append("a")),
+        proof.Job("b", [sys.executable, "-c", check], done=lambda: False, after="a"),
+        proof.Job("skip", [sys.executable, "-c", "raise SystemExit(5)"], done=lambda: True),
+    ]  # fmt: skip
+    runner = proof.Runner(parallel=2)
+    with pytest.raises(ValueError, match="waits for 'a', which is not queued before it"):
+        runner.submit(jobs[1])
+    for job in jobs:
+        runner.submit(job)
+    runner.wait()
+    assert finished == ["a"] and proof._wall(tmp_path / "a.wall.json") > 0
+
+    failing = proof.Runner(parallel=1)
+    failing.submit(proof.Job("bad", [sys.executable, "-c", "raise SystemExit(4)"], lambda: False))
+    failing.submit(proof.Job("after", [sys.executable, "-c", "pass"], lambda: False, after="bad"))
+    with pytest.raises(proof.JobFailedError, match="bad exited with status 4"):
+        failing.wait()
+
+
+def test_learning_proof_runner_gives_a_two_core_job_both_cores(tmp_path, monkeypatch):
+    import sys
+
+    from benchmarks import learning_proof as proof
+
+    monkeypatch.setattr(proof, "RESULTS", tmp_path)
+    stamp = (
+        "import sys, time; time.sleep(float(sys.argv[2])); "
+        "open(sys.argv[1], 'w').write(repr(time.time()))"
+    )
+    wide = proof.Job(
+        "wide", [sys.executable, "-c", stamp, str(tmp_path / "wide"), "0.5"], lambda: False, cores=2
+    )
+    narrow = proof.Job(
+        "narrow", [sys.executable, "-c", stamp, str(tmp_path / "narrow"), "0"], lambda: False
+    )
+    runner = proof.Runner(parallel=2)
+    runner.submit(wide)
+    runner.submit(narrow)
+    runner.wait()
+    assert float((tmp_path / "narrow").read_text()) > float((tmp_path / "wide").read_text())
