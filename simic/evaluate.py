@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import envs
+from kasmina.errors import UserError
 from kasmina.validation import require_device, require_int
 from simic.envutil import check_env_kwargs, make_env, resolve_env_id
 from simic.errors import SimicError
@@ -52,6 +53,7 @@ from simic.policies import (
     make_policy,
     run_episode,
 )
+from simic.raysupport import LOCAL, ray_session, require_ray
 from simic.runfolder import ensure_writable_folder
 from simic.signals import exit_status, sigterm_interrupts
 from simic.stats import MeanCI, mean_ci
@@ -97,6 +99,16 @@ class EvaluateConfig:
         default=1000, metadata=doc("first episode seed; episodes use SEED..SEED+EPISODES-1")
     )
     n_envs: int = field(default=1, metadata=doc("worker processes, parallel above 1"))
+    ray: str | None = field(
+        default=None,
+        metadata=doc(
+            "play the episodes as Ray tasks: alone, on a local Ray with this machine's cores "
+            "(or the cluster RAY_ADDRESS names); with an ADDRESS, on that cluster (needs the "
+            "[ray] extra; the numbers are those of a local evaluation)",
+            metavar="ADDRESS",
+            const=LOCAL,
+        ),
+    )
     out: str | None = field(
         default=None, metadata=doc("folder for results.json, episodes.csv and figures")
     )
@@ -128,6 +140,10 @@ class EvaluateConfig:
             )
         if self.save_model and self.out is None:
             raise SimicError("--save-model needs --out")
+        if self.ray is not None:
+            if self.n_envs != 1:
+                raise SimicError("--ray plays episodes as Ray tasks; leave --n-envs out")
+            require_ray("simic evaluate --ray")  # before any work: one line if not installed
 
     @property
     def seeds(self) -> list[int]:
@@ -252,16 +268,18 @@ def _run_all(config: EvaluateConfig, out: Printer) -> tuple[dict[str, list[Evalu
         for seed in config.seeds
     ]
     per_instance = "" if instances == (None,) else f" x {len(instances)} instances"
+    where = f"{config.n_envs} worker(s)" if config.ray is None else f"Ray ({config.ray})"
     out(
         f"evaluating {len(config.policies)} policies{per_instance} x {config.episodes} episodes "
-        f"(seeds {config.seeds[0]}..{config.seeds[-1]}) on {config.env}, "
-        f"{config.n_envs} worker(s)"
+        f"(seeds {config.seeds[0]}..{config.seeds[-1]}) on {config.env}, {where}"
     )
     rows: dict[int, EvaluatedEpisode] = {}
     status = 0
     with sigterm_interrupts():
         try:
-            if config.n_envs == 1:
+            if config.ray is not None:
+                _play_on_ray(jobs, config.ray, rows)
+            elif config.n_envs == 1:
                 for index, job in enumerate(jobs):
                     rows[index] = _play(*job)
             else:
@@ -300,6 +318,34 @@ def _play_in_pool(
     finally:
         pool.terminate()  # an interrupted evaluation does not wait for running episodes
         pool.join()
+
+
+def _play_on_ray(
+    jobs: list[tuple[Any, ...]], address: str, rows: dict[int, EvaluatedEpisode]
+) -> None:
+    """Play ``jobs`` as Ray tasks (one CPU each), filling ``rows`` as results arrive.
+
+    Each Ray worker keeps its env and policy between episodes (:data:`_WORKER_CACHE`), as a
+    pool worker does. An error a user caused in a task (a model for another env, say) is
+    raised here as itself, not wrapped in Ray's traceback.
+    """
+    with ray_session("simic evaluate --ray", address) as ray:
+        play = ray.remote(num_cpus=1, max_retries=0)(_play)
+        refs = [play.remote(*job) for job in jobs]
+        index = {ref: i for i, ref in enumerate(refs)}
+        pending = list(refs)
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                for ref in done:
+                    rows[index[ref]] = ray.get(ref)
+        except ray.exceptions.RayTaskError as failure:
+            if isinstance(failure.cause, UserError | SimicError):
+                raise failure.cause from None
+            raise
+        finally:
+            for ref in pending:  # an interrupted evaluation does not wait for running episodes
+                ray.cancel(ref, force=True)
 
 
 def summarize(policy: str, results: Sequence[EpisodeResult]) -> PolicySummary | None:

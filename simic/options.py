@@ -28,17 +28,22 @@ from typing import Any
 
 from simic.envutil import parse_kwargs
 
-_HELP, _FLAG, _METAVAR = "help", "flag", "metavar"
+_HELP, _FLAG, _METAVAR, _CONST = "help", "flag", "metavar", "const"
 
 
 def doc(
-    help: str, *, flag: str | None = None, metavar: str | tuple[str, ...] | None = None
+    help: str,
+    *,
+    flag: str | None = None,
+    metavar: str | tuple[str, ...] | None = None,
+    const: str | None = None,
 ) -> dict[str, Any]:
     """A config field's metadata: its ``--help`` line, and a flag or metavar if not the usual.
 
-    ``field(default=128, metadata=doc("steps per environment in each rollout"))``
+    ``field(default=128, metadata=doc("steps per environment in each rollout"))``; a string
+    field with ``const`` takes an optional value: ``--ray`` alone means ``const``.
     """
-    return {_HELP: help, _FLAG: flag, _METAVAR: metavar}
+    return {_HELP: help, _FLAG: flag, _METAVAR: metavar, _CONST: const}
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,9 @@ def _form(o: Option) -> dict[str, Any]:
         return {**form, "metavar": metavar or o.path[-1].upper()}
     if origin is tuple:
         return {"nargs": len(args), "metavar": metavar or o.path[-1].upper()}
+    if o.kind is str and o.field.metadata.get(_CONST) is not None:
+        const = o.field.metadata[_CONST]
+        return {"nargs": "?", "const": const, "type": str, "metavar": metavar or "VALUE"}
     if o.kind in (int, float, str):
         return {"type": o.kind, "metavar": metavar or o.path[-1].upper()}
     raise TypeError(f"{o.dest}: no command-line form for a field of type {o.kind!r}")
