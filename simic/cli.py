@@ -1,4 +1,4 @@
-"""The ``simic`` command line: quickstart, train, evaluate, envs, blueprints, demo.
+"""The ``simic`` command line: quickstart, train, evaluate, sweep, envs, blueprints, demo.
 
 Errors a user causes (a bad value, an unknown name, a bad option) are printed as one line,
 ``simic: error: <message>``, with exit status 2 and never a traceback; errors that are bugs
@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from kasmina import BlueprintRegistry, Topology, UserError
 from kasmina.errors import closest
-from simic import cli_runs
+from simic import cli_runs, cli_sweep
 from simic.demo import DemoConfig, run_demo
 from simic.options import add_options, given
 from simic.signals import Terminated, exit_status
@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_runs.add_train(subparsers)
     cli_runs.add_evaluate(subparsers)
     cli_runs.add_envs(subparsers)
+    cli_sweep.add_sweep(subparsers)
     _add_blueprints(subparsers)
     _add_demo(subparsers)
     for command in subparsers.choices.values():

@@ -6,7 +6,7 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import matplotlib
 
@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 from envs.actions import ActionKind
 from envs.atomic import atomic_write_bytes
 from simic.policies import EpisodeResult
+from simic.stats import MeanCI
 
 if TYPE_CHECKING:  # built by simic.evaluate, which draws with this module
     from simic.evaluate import PolicySummary
@@ -126,4 +127,30 @@ def per_instance(
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     axes[0].set_title("per instance: means and 95% intervals over seeds", fontsize=10)
+    return _save(fig, path)
+
+
+class IntervalRow(NamedTuple):
+    """One line of :func:`intervals`: a label, its two statistics, and whether to highlight it."""
+
+    label: str
+    returns: MeanCI
+    accuracy: MeanCI
+    highlight: bool = False
+
+
+def intervals(rows: Sequence[IntervalRow], path: Path) -> Path:
+    """Mean return and test accuracy with 95% intervals, one line per row, top to bottom
+    (a sweep's trials, and its baselines highlighted in another colour)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, max(2.5, 0.32 * len(rows) + 1.2)), sharey=True)
+    ys = list(range(len(rows)))[::-1]  # the first row on top
+    for ax, title, scale in ((axes[0], "return", 1.0), (axes[1], "test accuracy (%)", 100.0)):
+        for y, row in zip(ys, rows, strict=True):
+            stat = row.returns if scale == 1.0 else row.accuracy
+            error = 0.0 if math.isnan(stat.half_width) else stat.half_width * scale
+            colour = "tab:orange" if row.highlight else "tab:blue"
+            ax.errorbar(stat.mean * scale, y, xerr=error, fmt="o", capsize=3, color=colour)
+        ax.set_title(f"{title}: mean and 95% interval", fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].set_yticks(ys, [row.label for row in rows], fontsize=8)
     return _save(fig, path)

@@ -148,3 +148,20 @@ def claim(folder: Path, what: str = "run folder", files: Iterable[str] = ()) -> 
         yield folder
     finally:
         path.unlink(missing_ok=True)
+
+
+def release_dead_lock(folder: Path) -> bool:
+    """Delete ``folder``'s lock unless its owner is known to be running; True if one was deleted.
+
+    Only for a caller that knows nobody else can own the folder now: a sweep's trial, whose
+    previous attempt was killed when the sweep stopped (Tune runs a trial once at a time, and
+    the sweep holds its storage folder), on this host or, with a shared folder, on another.
+    """
+    path = folder / LOCK_FILE
+    if not path.exists():
+        return False
+    owner = _read_owner(path)
+    if owner is not None and owner.is_alive() is True:
+        return False  # a live process: claim() will refuse with its name
+    path.unlink(missing_ok=True)
+    return True
