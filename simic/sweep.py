@@ -4,7 +4,9 @@ Every trial (a Tune function trainable, one CPU unless ``resources`` says otherw
 with :func:`simic.train.train` into its own folder under the storage folder, evaluates the
 final model on the held-out seeds with :func:`simic.evaluate.evaluate`, and reports the mean
 return and test accuracy with their 95% intervals as Tune metrics. The baselines are evaluated
-once on the same seeds (as Ray tasks), once per environment setting the trials used. The sweep
+once on the same seeds, once per environment setting the trials used (searched
+``env_kwargs``; a continuous one costs a baseline evaluation per trial): in this process on a
+local Ray, as Ray tasks on a cluster. The sweep
 then prints one table (a row per trial, with its searched settings, and a row per baseline)
 and writes ``sweep.json``, ``sweep.csv`` and ``sweep.png`` (:mod:`simic.sweep_results`).
 
@@ -29,6 +31,7 @@ The config format is described in :mod:`simic.sweep_config`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -130,7 +133,7 @@ def train_and_evaluate(
     if result.interrupted:
         raise SimicError(f"training of {run} stopped at {result.timesteps} timesteps")
     model = str(run / MODEL_FILE)
-    evaluation = _evaluate_config(sweep, config.env_kwargs, (model,), folder / EVALUATION_FOLDER)
+    evaluation = _evaluate_config(sweep, config, (model,), folder / EVALUATION_FOLDER)
     report = evaluate(evaluation, out=out)
     returns, accuracy = _headline(report, model)
     return {
@@ -142,20 +145,21 @@ def train_and_evaluate(
 
 def _evaluate_config(
     sweep: SweepConfig,
-    env_kwargs: Mapping[str, Any],
+    run: TrainConfig,
     policies: Sequence[str],
     out: Path,
     ray: str | None = None,
 ) -> EvaluateConfig:
+    """The held-out evaluation of ``policies`` on the env (and device) of training ``run``."""
     return EvaluateConfig(
-        env=sweep.train.env,
-        env_kwargs=dict(env_kwargs),
+        env=run.env,
+        env_kwargs=dict(run.env_kwargs),
         policies=tuple(policies),
         episodes=sweep.evaluation.episodes,
         seed=sweep.evaluation.seed,
         ray=ray,
         out=str(out),
-        device=sweep.train.device,
+        device=run.device,
     )
 
 
@@ -313,7 +317,8 @@ def _baseline_results(
     # On a cluster as Ray tasks, in the sweep's session; on a local Ray here, in this process,
     # which has everything imported already (a fresh Ray worker would import it all again).
     ray = LOCAL if on_cluster else None
-    evaluation = _evaluate_config(config, env_kwargs, config.evaluation.baselines, folder, ray)
+    run = dataclasses.replace(config.train, env_kwargs=env_kwargs)
+    evaluation = _evaluate_config(config, run, config.evaluation.baselines, folder, ray)
     report = evaluate(evaluation, out=AppendLog(folder / "evaluate.log"))
     if report.partial:
         raise KeyboardInterrupt  # stopped mid-way: --resume evaluates the baselines again

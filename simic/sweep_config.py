@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kasmina.errors import UnknownChoiceError
+from kasmina.errors import UnknownChoiceError, UserError
 from kasmina.validation import is_number, reject_unknown, require_int, require_number
 from simic.envutil import check_env_kwargs
 from simic.errors import SimicError
@@ -96,8 +96,11 @@ def train_keys() -> list[str]:
 
 
 def searchable() -> list[str]:
-    """The settings ``search:`` accepts by name (plus ``env_kwargs.<any kwarg>``)."""
-    top = [k for k in train_keys() if k not in SECTIONS]
+    """The settings ``search:`` accepts by name (plus ``env_kwargs.<any kwarg>``).
+
+    Not ``env``: trials and baselines are compared on one environment (its kwargs may vary).
+    """
+    top = [k for k in train_keys() if k not in (*SECTIONS, "env")]
     return top + [f"ppo.{f.name}" for f in dataclasses.fields(PPOConfig)]
 
 
@@ -132,8 +135,13 @@ class SearchDimension:
             raise SimicError(f"{where}: loguniform needs low > 0, got {low}")
 
     @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(self.path.split("."))
+    def checked_values(self) -> tuple[Any, ...]:
+        """What is checked up front: every listed value, or a range's ends and a float between
+        them (Tune draws floats from a range, which an int setting would refuse mid-sweep)."""
+        if self.kind in (GRID, CHOICE):
+            return self.values
+        low, high = self.values
+        return (low, (low + high) / 2.0, high)
 
     @property
     def size(self) -> int:
@@ -165,8 +173,10 @@ def _check_path(path: str) -> None:
         raise SimicError(f"search.{path}: {EXCLUDED['seed']}")
     if head == "env_kwargs" and name and "." not in name:
         return  # the environment itself checks the name (with a did-you-mean), below
+    if path == "env":
+        raise SimicError("search.env: a sweep compares runs on one env; search env_kwargs.<name>")
     if path not in searchable():
-        hint = "; search a section's entries, e.g. ppo.gamma" if head in SECTIONS else ""
+        hint = "(search the section's entries, e.g. ppo.gamma)" if path in SECTIONS else ""
         choices = [*searchable(), "env_kwargs.<name>"]
         raise UnknownChoiceError("search setting", path, choices, context=hint)
 
@@ -191,7 +201,9 @@ class EvaluationSettings:
         object.__setattr__(self, "baselines", specs)
         if len(set(specs)) != len(specs):
             raise SimicError(f"evaluation.baselines lists a policy twice: {list(specs)}")
-        # EvaluateConfig owns the episode and seed rules (seeds stay below training's).
+        require_int("evaluation.episodes", self.episodes, 1, SimicError)
+        require_int("evaluation.seed", self.seed, 0, SimicError)
+        # EvaluateConfig owns the rest of the rules (seeds stay below training's).
         EvaluateConfig(episodes=self.episodes, seed=self.seed, policies=("nogrow",))
 
     @property
@@ -280,11 +292,15 @@ class SweepConfig:
     def _check_combinations(self) -> None:
         """Every combination (capped) is a valid training run on a working environment."""
         checked_envs: list[Mapping[str, Any]] = []
-        for params in itertools.islice(self._combinations(), MAX_CHECKED):
-            config = self.trial_config(params, out=self.train.out)
-            if config.env_kwargs not in checked_envs:
-                check_env_kwargs(config.env, config.env_kwargs).close()
-                checked_envs.append(config.env_kwargs)
+        for flat in itertools.islice(self._combinations(), MAX_CHECKED):
+            try:
+                config = self.trial_config(nest(flat), out=self.train.out)
+                if config.env_kwargs not in checked_envs:
+                    check_env_kwargs(config.env, config.env_kwargs).close()
+                    checked_envs.append(config.env_kwargs)
+            except UserError as exc:  # the message says which values of the search fail
+                shown = ", ".join(f"{path}={value!r}" for path, value in flat.items())
+                raise SimicError(f"search values {shown}: {exc}") from None
         env = check_env_kwargs(self.train.env, self.train.env_kwargs)
         for spec in self.evaluation.baselines:
             make_policy(spec, env)  # an unknown name raises with a did-you-mean
@@ -292,9 +308,8 @@ class SweepConfig:
 
     def _combinations(self) -> Iterator[dict[str, Any]]:
         dims = self.dimensions
-        # A range's values are its two ends: both are checked.
-        for values in itertools.product(*(d.values for d in dims)):
-            yield nest({d.path: v for d, v in zip(dims, values, strict=True)})
+        for values in itertools.product(*(d.checked_values for d in dims)):
+            yield {d.path: v for d, v in zip(dims, values, strict=True)}
 
     def to_dict(self) -> dict[str, Any]:
         """The config as a file would write it (what ``STORAGE/sweep_config.json`` records)."""

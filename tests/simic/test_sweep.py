@@ -54,7 +54,8 @@ def _with(**changes):
         (_with(seeds=[0, 0]), "seeds lists a seed twice"),
         (_with(seeds=[]), "seeds must be a non-empty list"),
         (_with(search={"ppo.learning_rat": {"grid": [1e-3]}}), "did you mean 'ppo.learning_rate'"),
-        (_with(search={"ppo": {"grid": [{}]}}), "search a section's entries"),
+        (_with(search={"ppo": {"grid": [{}]}}), "(search the section's entries, e.g. ppo"),
+        (_with(search={"env": {"grid": ["simic/Grow-Digits-v0"]}}), "compares runs on one env"),
         (_with(search={"seed": {"grid": [1, 2]}}), "seeds: [0, 1, 2]"),
         (_with(search={"ppo.ent_coef": [0.0, 0.01]}), "must be one of {grid: [...]}"),
         (_with(search={"ppo.ent_coef": {"grdi": [0.0]}}), "did you mean 'grid'"),
@@ -64,14 +65,16 @@ def _with(**changes):
         (_with(search={"ppo.learning_rate": {"loguniform": [0, 1]}}), "needs low > 0"),
         (_with(search={"ppo.learning_rate": {"grid": ["1e-4"]}}), "must be a finite number"),
         (_with(search={"env_kwargs.budgte": {"grid": [4]}}), "did you mean 'budget'"),
-        # Every combination is checked: 17 steps cut into minibatches of 16 leaves one sample.
-        (_with(search={"ppo.n_steps": {"grid": [16, 17]}}), "minibatch of one sample"),
+        # Every combination is checked (17 steps in minibatches of 16 leave one sample).
+        (_with(search={"ppo.n_steps": {"grid": [16, 17]}}), "ppo.n_steps=17: ppo.n_steps 17"),
+        # A range draws floats: an int setting cannot be searched with one.
+        (_with(search={"ppo.n_steps": {"uniform": [16, 32]}}), "must be an int >= 1, got 24.0"),
         (_with(samples=2), "no search dimension is random"),
         (_with(evaluation={"baselines": ["heuristc"]}), "did you mean 'heuristic'"),
         (_with(evaluation={"baselines": ["nogrow", "nogrow"]}), "lists a policy twice"),
         (_with(evaluation={"baselines": "nogrow"}), "must be a list"),
         (_with(evaluation={"episode": 2}), "did you mean 'episodes'"),
-        (_with(evaluation={"episodes": 0}), "episodes must be an int >= 1"),
+        (_with(evaluation={"episodes": 0}), "evaluation.episodes must be an int >= 1"),
         (_with(evaluation={"seed": 10**9}), "below 10**9"),
         (_with(resources={"cpus": 1}), "did you mean 'cpu'"),
         (_with(resources={"cpu": 0}), "resources.cpu must be a finite number > 0"),
@@ -217,7 +220,7 @@ if tune is not None:
 
 @pytest.fixture(scope="module")
 def local_ray():
-    pytest.importorskip("ray", reason="simic sweep needs the [ray] extra (pip install ray)")
+    pytest.importorskip("ray", reason="simic sweep needs Ray: pip install 'simic-growth[ray]'")
     with ray_session("the sweep tests", num_cpus=2) as ray:  # one Ray for both sweep calls
         yield ray
     assert not ray.is_initialized()
