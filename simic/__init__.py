@@ -3,7 +3,8 @@
 It trains a MaskablePPO growth controller on the ``envs`` environments (:mod:`simic.train`),
 compares it with the baseline policies (random, nogrow, growall and a hand-written heuristic)
 on held-out episodes (:mod:`simic.policies`, :mod:`simic.evaluate`), exports grown networks
-(:mod:`simic.export`), and runs all of it from the ``simic`` command line (:mod:`simic.cli`),
+(:mod:`simic.export`), searches over training runs with Ray Tune (:mod:`simic.sweep`, with the
+``[ray]`` extra), and runs all of it from the ``simic`` command line (:mod:`simic.cli`),
 including a short tour of kasmina (``simic demo``).
 
 simic builds on kasmina (the growing network) and ``envs``; neither knows about simic.
