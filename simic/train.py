@@ -1,5 +1,7 @@
 """Training the growth controller: MaskablePPO on a growth environment, with a run folder.
 
+(``engine="rllib"`` trains with Ray RLlib instead: :mod:`simic.rllib_engine`, same layout.)
+
 A run folder holds everything a run needs to be inspected, resumed and evaluated::
 
     RUN/config.json                the resolved configuration (written before training starts)
@@ -40,7 +42,7 @@ from envs.atomic import atomic_write_text, default_file_mode
 from simic import provenance, warmstart
 from simic.envutil import check_env_kwargs, make_env
 from simic.errors import SimicError
-from simic.runfolder import claim
+from simic.runfolder import CONFIG_FILE, MODEL_FILE, claim
 from simic.seeding import SeedCycle, TrainingSeeds
 from simic.signals import Terminated, exit_status, sigterm_interrupts
 from simic.train_config import PPOConfig, TrainConfig
@@ -48,7 +50,7 @@ from simic.train_config import PPOConfig, TrainConfig
 __all__ = ["PPOConfig", "TrainConfig", "TrainResult", "load_run_config", "train"]
 
 Printer = Callable[[str], None]
-CONFIG_FILE, MODEL_FILE, BEST_FILE = "config.json", "model.zip", "best_model.zip"
+BEST_FILE = "best_model.zip"
 CHECKPOINT_FILE, EVALUATIONS_FILE = "checkpoints/latest.zip", "evaluations.json"
 WARM_START_FILE = "warm_start.json"
 RUN_FILES = (CONFIG_FILE, MODEL_FILE, BEST_FILE, CHECKPOINT_FILE, EVALUATIONS_FILE, WARM_START_FILE)
@@ -173,7 +175,7 @@ class HeldOutEval(MaskableEvalCallback):
         )
         self.run = run
         # A fresh run never reads what an earlier run left in the folder.
-        self.history: list[dict[str, float]] = _previous_evaluations(run) if resumed else []
+        self.history: list[dict[str, float]] = previous_evaluations(run) if resumed else []
         if self.history:  # resumed: "best" means best over the whole run, not since resuming
             self.best_mean_reward = max(h["mean_return"] for h in self.history)
 
@@ -201,7 +203,7 @@ class HeldOutEval(MaskableEvalCallback):
             atomic_save_model(self.model, self.run / BEST_FILE)  # type: ignore[arg-type]
 
 
-def _previous_evaluations(run: Path) -> list[dict[str, float]]:
+def previous_evaluations(run: Path) -> list[dict[str, float]]:
     file = run / EVALUATIONS_FILE
     try:
         return list(json.loads(file.read_text())) if file.is_file() else []
@@ -249,8 +251,12 @@ def _warm_start(model: MaskablePPO, config: TrainConfig, run: Path, out: Printer
     )
 
 
-def _check_run_folder(run: Path, resume: bool) -> bool:
-    """Whether training continues a checkpoint; called while the folder is claimed."""
+def check_run_folder(run: Path, resume: bool, checkpoint: str = CHECKPOINT_FILE) -> bool:
+    """Whether training continues a checkpoint; called while the folder is claimed.
+
+    A fresh run refuses a folder that already holds one; ``checkpoint`` is the file (relative to
+    the run) whose presence means there is a checkpoint to continue.
+    """
     if not resume:
         if (run / CONFIG_FILE).exists():
             raise SimicError(
@@ -258,22 +264,31 @@ def _check_run_folder(run: Path, resume: bool) -> bool:
                 f"'simic train --resume {run} --timesteps N' or choose another --out"
             )
         return False
-    return (run / CHECKPOINT_FILE).is_file()
+    return (run / checkpoint).is_file()
 
 
-def train(config: TrainConfig, *, resume: bool = False, out: Printer = print) -> TrainResult:
+def train(
+    config: TrainConfig, *, resume: bool = False, address: str | None = None, out: Printer = print
+) -> TrainResult:
     """Train (or, with ``resume``, continue training) MaskablePPO as ``config`` says.
 
     The run folder is ``config.out``; while training, this process owns it
     (:func:`simic.runfolder.claim`). Ctrl-C and SIGTERM save a checkpoint and return with
     ``interrupted`` set. Resuming a run that died before its first checkpoint starts it again
-    from timestep 0 with its recorded config.
+    from timestep 0 with its recorded config. A config with ``engine="rllib"`` trains with Ray
+    RLlib instead (:func:`simic.rllib_engine.train`, on the Ray cluster at ``address``).
     """
+    if config.engine == "rllib":
+        from simic import rllib_engine  # imports Ray only when asked for
+
+        return rllib_engine.train(config, resume=resume, address=address, out=out)
+    if address is not None:
+        raise SimicError("--address names a Ray cluster for --engine rllib; sb3 trains here")
     run = Path(config.out)
     # Bad kwargs fail before a file is written; the env's signature goes into every model file.
     signature = provenance.EnvSignature.of(check_env_kwargs(config.env, config.env_kwargs))
     with claim(run, files=RUN_FILES), sigterm_interrupts():
-        from_checkpoint = _check_run_folder(run, resume)
+        from_checkpoint = check_run_folder(run, resume)
         if resume and not from_checkpoint:
             out(f"{run} has no checkpoint yet (it stopped before the first one); starting at 0")
         return _train_in(config, run, from_checkpoint, signature, out)
