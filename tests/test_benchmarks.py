@@ -168,3 +168,21 @@ def test_learning_proof_runner_gives_a_two_core_job_both_cores(tmp_path, monkeyp
     runner.submit(narrow)
     runner.wait()
     assert float((tmp_path / "narrow").read_text()) > float((tmp_path / "wide").read_text())
+
+
+def test_the_readme_headline_is_the_one_generated_from_the_results_file():
+    import re
+
+    from benchmarks import learning_proof as proof
+
+    results = proof.RESULTS / "learning_proof.json"
+    text = proof.README.read_text()
+    block = re.search(
+        re.escape(proof.README_START) + r"\n(.*?)\n" + re.escape(proof.README_END), text, re.S
+    )
+    assert block is not None, "README.md lost its learning-proof markers"
+    if not results.is_file():
+        pytest.skip("no learning_proof.json yet")
+    result = json.loads(results.read_text())
+    runs = len(result["wall_s"]["train_per_run"])
+    assert block.group(1) == proof.headline(result, runs), "regenerate: --report-only"
