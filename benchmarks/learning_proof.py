@@ -394,8 +394,23 @@ def markdown(result: dict[str, Any], runs: int) -> str:
         for inst in instances:
             cells = [_pm(fam["paired"][p]["heuristic"]["return"]["instances"][inst]) for p in names]
             lines.append(f"| {inst} | " + " | ".join(cells) + " |")
-        lines += ["", *_means_table(fam["means"], ["pooled", *BASELINES, *names[:-1]]), ""]
+        lines += ["", *_free_growth(fam, names), ""]
+        lines += [*_means_table(fam["means"], ["pooled", *BASELINES, *names[:-1]]), ""]
     return "\n".join(lines)
+
+
+def _free_growth(fam: dict[str, Any], names: list[str]) -> list[str]:
+    """At param_rent 0 (accuracy only): test accuracy PPO − heuristic, in points."""
+    acc = {p: fam["paired"][p]["heuristic"]["test_accuracy"]["instances"] for p in names}
+    free = [i for i in acc["pooled"] if i.endswith("-rent0")]
+    if not free:
+        return []
+    lines = ["At param_rent 0, test accuracy PPO − heuristic (points, 95% CI):", ""]
+    lines += ["| instance | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for inst in free:
+        cells = [_pm(acc[p][inst], scale=100, digits=1) for p in names]
+        lines.append(f"| {inst} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _wall_lines(wall: dict[str, Any]) -> list[str]:

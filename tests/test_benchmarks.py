@@ -74,7 +74,7 @@ def _proof_csv(folder, policy, base, gain=0.0):
     folder.mkdir(parents=True)
     rows = ["policy,instance,seed,return,test_accuracy"]
     for seed in range(5):
-        for instance, level in (("a", base), ("b", base - 0.2)):
+        for instance, level in (("a-rent0", base), ("b", base - 0.2)):
             value = level + gain + 0.01 * ((seed * 7) % 3)
             rows.append(f"{policy},{instance},{seed},{value},{0.5 + gain}")
     (folder / "episodes.csv").write_text("\n".join(rows) + "\n")
@@ -107,7 +107,9 @@ def test_learning_proof_report_figure_and_readme_come_from_the_evaluations(tmp_p
     diff = fam["paired"]["run2"]["heuristic"]["return"]["family"]
     assert abs(diff["mean"] - 0.10) < 1e-9 and diff["n"] == 5
     assert abs(fam["paired"]["pooled"]["heuristic"]["return"]["family"]["mean"] - 0.075) < 1e-9
-    assert set(fam["means"]["nogrow"]) == {"a", "b", "family average"}
+    assert set(fam["means"]["nogrow"]) == {"a-rent0", "b", "family average"}
+    report = (tmp_path / "learning_proof.md").read_text()
+    assert "| a-rent0 | +10.0 ± 0.0 | +5.0 ± 0.0 | +7.5 ± 0.0 |" in report  # test accuracy
     for family in proof.FAMILIES:
         assert (tmp_path / f"learning_proof_{family.split('/')[-1]}.png").stat().st_size > 0
     text = readme.read_text()
