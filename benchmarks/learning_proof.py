@@ -104,17 +104,17 @@ def _simic(*args: str) -> list[str]:
 
 def train_jobs(recipe: Path, runs: int, timesteps: int | None) -> list[Job]:
     """One ``simic train`` per run, resumed when its folder exists; kept when finished."""
-    cores = int(load_config_file(recipe).get("n_envs", 1))  # one env process per core
+    settings = load_config_file(recipe)
+    cores = int(settings.get("n_envs", 1))  # one env process per core
+    total = str(timesteps if timesteps is not None else settings["timesteps"])
     jobs = []
     for k in range(1, runs + 1):
         run = RUNS / f"run{k}"
-        if (run / "config.json").is_file():
-            argv = _simic("train", "--resume", str(run), "--no-progress")
+        if (run / "config.json").is_file():  # resumed to the recipe's length (or --timesteps)
+            argv = _simic("train", "--resume", str(run), "--timesteps", total, "--no-progress")
         else:
             argv = _simic("train", "--config", str(recipe), "--seed", str(k), "--out", str(run))
-            argv.append("--no-progress")
-        if timesteps is not None:
-            argv += ["--timesteps", str(timesteps)]
+            argv += ["--timesteps", total, "--no-progress"]
         jobs.append(
             Job(
                 f"train-run{k}",
