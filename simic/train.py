@@ -19,6 +19,7 @@ checkpoint's timestep count.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -128,12 +129,21 @@ def build_vec_env(config: TrainConfig) -> VecEnv:
     return vec
 
 
-def _close(vec: VecEnv | None) -> None:
-    try:
-        if vec is not None:
-            vec.close()
-    except (EOFError, BrokenPipeError, ConnectionResetError):  # workers gone after Ctrl-C
-        pass
+def _close(vec: VecEnv | None, interrupted: bool = False) -> None:
+    if vec is None:
+        return
+    if interrupted and isinstance(vec, SubprocVecEnv):
+        # The interrupt may have landed between sending a step to one worker and the next: a
+        # graceful close would wait forever for a reply that never comes. The checkpoint is
+        # already saved, so the workers can simply be stopped.
+        for process in vec.processes:
+            process.terminate()
+        for process in vec.processes:
+            process.join(timeout=10)
+        vec.closed = True
+        return
+    with contextlib.suppress(EOFError, BrokenPipeError, ConnectionResetError):
+        vec.close()  # workers may be gone after Ctrl-C
 
 
 # ----------------------------------------------------------------------------------- callbacks
@@ -302,6 +312,7 @@ def _train_in(
     out: Printer,
 ) -> TrainResult:
     vec_env = eval_cb = None
+    status = -1  # until learning returns: an exception or an interrupt is under way
     threads = torch.get_num_threads()
     if config.n_envs > 1:
         torch.set_num_threads(1)  # the env workers have the cores; a tiny MLP needs no more
@@ -318,6 +329,7 @@ def _train_in(
             _warm_start(model, config, run, out)
         remaining = config.timesteps - model.num_timesteps
         if remaining <= 0:
+            status = 0
             out(
                 f"{run}: already at {model.num_timesteps} timesteps (asked for "
                 f"{config.timesteps}); nothing to do"
@@ -327,8 +339,8 @@ def _train_in(
         status = _learn(model, config, run, remaining, eval_cb, out)
     finally:
         torch.set_num_threads(threads)
-        _close(vec_env)
-        _close(eval_cb.eval_env if eval_cb is not None else None)
+        _close(vec_env, interrupted=status != 0)
+        _close(eval_cb.eval_env if eval_cb is not None else None, interrupted=status != 0)
     return TrainResult(run, model.num_timesteps, interrupted=status != 0, exit_status=status)
 
 
