@@ -1,7 +1,8 @@
 # Two commands do all set-up on a fresh machine (see README.md, Quick start):
 #   make quickstart - create .venv, install simic-growth, run the main job (train PPO briefly,
 #                     then compare it with the baselines on held-out seeds)
-#   make test   - create .venv, install simic-growth with its dev tools, lint, run the test suite
+#   make test   - create .venv, install simic-growth with its dev tools and the [ray] extra, lint,
+#                 run the test suite (the Ray tests run for real on a local Ray)
 #
 # torch: if the venv has no torch yet we install the pinned TORCH_SPEC first (torch==2.13.0,
 # a CPU build on CPU-only machines that carry its wheel). Any torch already present (for example
@@ -13,12 +14,15 @@ VENV        ?= .venv
 TORCH_SPEC  ?= torch==2.13.0
 PIP_FLAGS   ?= --quiet --disable-pip-version-check
 VENV_FLAGS  ?=
+TEST_EXTRAS ?= dev,ray
 ifdef SIMIC_PYTHON
   PY := $(SIMIC_PYTHON)
   STAMP := .simic-installed-external
+  TEST_STAMP := .simic-test-installed-external
 else
   PY := $(VENV)/bin/python
   STAMP := $(VENV)/.simic-installed
+  TEST_STAMP := $(VENV)/.simic-test-installed
 endif
 
 .PHONY: quickstart demo test test-ordered lint install clean
@@ -30,13 +34,13 @@ demo: $(STAMP)
 	$(PY) -m simic demo
 
 # pytest-randomly shuffles the test order (its seed is printed in the header).
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q
 
 # The same suite in file order: tests must pass in any order, this one included.
-test-ordered: $(STAMP)
+test-ordered: $(TEST_STAMP)
 	$(PY) -m pytest -q -p no:randomly
 
 lint: $(STAMP)
@@ -53,5 +57,10 @@ $(STAMP): pyproject.toml $(if $(SIMIC_PYTHON),,$(VENV)/bin/python)
 	$(PY) -m pip install $(PIP_FLAGS) -e ".[dev]"
 	touch $@
 
+# The tests also need the [ray] extra (Ray Tune and RLlib; RLlib pins its own gymnasium).
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install $(PIP_FLAGS) -e ".[$(TEST_EXTRAS)]"
+	touch $@
+
 clean:
-	rm -rf $(VENV) .simic-installed-external .pytest_cache .ruff_cache
+	rm -rf $(VENV) .simic-installed-external .simic-test-installed-external .pytest_cache .ruff_cache

@@ -104,17 +104,17 @@ def _simic(*args: str) -> list[str]:
 
 def train_jobs(recipe: Path, runs: int, timesteps: int | None) -> list[Job]:
     """One ``simic train`` per run, resumed when its folder exists; kept when finished."""
-    cores = int(load_config_file(recipe).get("n_envs", 1))  # one env process per core
+    settings = load_config_file(recipe)
+    cores = int(settings.get("n_envs", 1))  # one env process per core
+    total = str(timesteps if timesteps is not None else settings["timesteps"])
     jobs = []
     for k in range(1, runs + 1):
         run = RUNS / f"run{k}"
-        if (run / "config.json").is_file():
-            argv = _simic("train", "--resume", str(run), "--no-progress")
+        if (run / "config.json").is_file():  # resumed to the recipe's length (or --timesteps)
+            argv = _simic("train", "--resume", str(run), "--timesteps", total, "--no-progress")
         else:
             argv = _simic("train", "--config", str(recipe), "--seed", str(k), "--out", str(run))
-            argv.append("--no-progress")
-        if timesteps is not None:
-            argv += ["--timesteps", str(timesteps)]
+            argv += ["--timesteps", total, "--no-progress"]
         jobs.append(
             Job(
                 f"train-run{k}",
@@ -137,26 +137,43 @@ def _keep_model(run: Path, k: int, recipe: Path) -> None:
 
 
 def eval_jobs(runs: int, episodes: int, seed: int) -> list[Job]:
-    """One ``simic evaluate`` per policy and family; a run's waits for its training."""
-    jobs = []
-    policies = [
-        (f"run{k}", str(MODELS / f"run{k}.zip"), f"train-run{k}") for k in range(1, runs + 1)
+    """One ``simic evaluate`` per policy and family, the ones the acceptance compares first.
+
+    A run's evaluations wait for its training. An interrupted benchmark keeps every finished
+    evaluation, so the order only decides what a partial report can already say.
+    """
+    run_names = [f"run{k}" for k in range(1, runs + 1)]
+    first, later = (
+        ("heuristic", "schedule-best", "heuristic-tuned"),
+        ("nogrow", "random", "growall"),
+    )
+    order = [
+        (TRAINING_FAMILY, [*run_names, *first]),
+        (HELD_OUT_FAMILY, [*run_names, "heuristic"]),
+        (TRAINING_FAMILY, list(later)),
+        (HELD_OUT_FAMILY, [p for p in BASELINES if p != "heuristic"]),
     ]
-    policies += [(b, b, None) for b in BASELINES]
-    for family in FAMILIES:
-        short = family.split("/")[-1]
-        for name, policy, after in policies:
-            folder = EVALS / short / name
-            argv = _simic(
-                "evaluate", "--env", family, "--policy", policy, "--episodes", str(episodes),
-                "--seed", str(seed), "--n-envs", "1", "--out", str(folder),
-            )  # fmt: skip
-            if family == HELD_OUT_FAMILY and after is not None:
-                argv.append("--transfer")  # trained on the training family's id
-            done = lambda folder=folder: _finished(folder)  # noqa: E731
-            wall = folder.parent / f"{name}.{WALL_FILE}"
-            jobs.append(Job(f"eval-{short}-{name}", argv, done, after=after, wall_file=wall))
-    return jobs
+    return [_eval_job(family, name, episodes, seed) for family, names in order for name in names]
+
+
+def _eval_job(family: str, name: str, episodes: int, seed: int) -> Job:
+    is_run = name.startswith("run")
+    policy = str(MODELS / f"{name}.zip") if is_run else name
+    short = family.split("/")[-1]
+    folder = EVALS / short / name
+    argv = _simic(
+        "evaluate", "--env", family, "--policy", policy, "--episodes", str(episodes),
+        "--seed", str(seed), "--n-envs", "1", "--out", str(folder),
+    )  # fmt: skip
+    if family == HELD_OUT_FAMILY and is_run:
+        argv.append("--transfer")  # trained on the training family's id
+    return Job(
+        f"eval-{short}-{name}",
+        argv,
+        done=lambda: _finished(folder),
+        after=f"train-{name}" if is_run else None,
+        wall_file=folder.parent / f"{name}.{WALL_FILE}",
+    )
 
 
 def _finished(folder: Path) -> bool:
@@ -220,13 +237,13 @@ class Runner:
             return True
 
     def _spawn(self, job: Job) -> None:
-        if self.stopping.is_set():
-            return
         job.log.parent.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         with job.log.open("ab") as log:
-            process = subprocess.Popen(job.argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-            with self.changed:
+            with self.changed:  # under the lock that stop() holds: no process escapes it
+                if self.stopping.is_set():
+                    return
+                process = subprocess.Popen(job.argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
                 self.live.add(process)
             status = process.wait()
             with self.changed:
@@ -281,11 +298,12 @@ def _episodes(csv_file: Path) -> dict[str, Episodes]:
 
 
 def family_table(family: str, policies: Sequence[str]) -> dict[str, Episodes]:
-    """Every policy's episodes on ``family``, read from its evaluation folder."""
+    """The episodes of every policy evaluated on ``family`` (one not yet evaluated is absent)."""
     table: dict[str, Episodes] = {}
     for name in policies:
-        csv_file = EVALS / family.split("/")[-1] / name / "episodes.csv"
-        table.update(_episodes(csv_file))
+        folder = EVALS / family.split("/")[-1] / name
+        if _finished(folder):
+            table.update(_episodes(folder / "episodes.csv"))
     return table
 
 
@@ -325,18 +343,25 @@ def pooled(table: dict[str, Episodes], runs: list[str]) -> Episodes:
 
 
 def report(tables: dict[str, dict[str, Episodes]], runs: int) -> dict[str, Any]:
-    """Per family: PPO (each run, pooled) - every baseline, and every policy's means."""
-    names = [f"run{k}" for k in range(1, runs + 1)]
+    """Per family: PPO (each run, pooled) - every baseline, and every policy's means.
+
+    Only what was evaluated is compared; ``runs``/``baselines`` list it, and ``pooled`` (the
+    runs' mean per episode) exists once every run is evaluated.
+    """
     out: dict[str, Any] = {}
     for family, table in tables.items():
-        table = {**table, "pooled": pooled(table, names)}
+        present = [r for r in (f"run{k}" for k in range(1, runs + 1)) if r in table]
+        if len(present) == runs:
+            table = {**table, "pooled": pooled(table, present)}
+        ppos = [p for p in (*present, "pooled") if p in table]
+        bases = [b for b in BASELINES if b in table]
         out[family] = {
+            "runs": present,
+            "baselines": bases,
+            "complete": len(present) == runs and len(bases) == len(BASELINES),
             "paired": {
-                ppo: {
-                    base: {m: paired(table[ppo], table[base], m) for m in METRICS}
-                    for base in BASELINES
-                }
-                for ppo in [*names, "pooled"]
+                ppo: {b: {m: paired(table[ppo], table[b], m) for m in METRICS} for b in bases}
+                for ppo in ppos
             },
             "means": {policy: _means(episodes) for policy, episodes in table.items()},
         }
@@ -372,30 +397,45 @@ def _verdict(cell: dict[str, float]) -> str:
     return "above 0" if cell["low"] > 0 else "below 0" if cell["high"] < 0 else "includes 0"
 
 
-def markdown(result: dict[str, Any], runs: int) -> str:
+def markdown(result: dict[str, Any]) -> str:
     """The full report: paired family averages, per-instance rows and the wall times."""
-    names = [*(f"run{k}" for k in range(1, runs + 1)), "pooled"]
     lines = ["# Learning proof", "", *_wall_lines(result["wall_s"]), ""]
     for family in FAMILIES:
         fam = result["families"][family]
+        ppos, bases = list(fam["paired"]), fam["baselines"]
+        if not fam["complete"]:
+            lines += [f"**{family}: partial** (evaluated so far: {', '.join(fam['means'])})", ""]
+        if not ppos or not bases:
+            continue
         for metric, label in (("return", "return"), ("test_accuracy", "test accuracy")):
             lines += [f"## {family}: family-average {label}, PPO − baseline (95% CI)", ""]
-            lines += [
-                "| PPO | " + " | ".join(BASELINES) + " |",
-                "|---" * (len(BASELINES) + 1) + "|",
-            ]
-            for ppo in names:
-                cells = [_pm(fam["paired"][ppo][b][metric]["family"]) for b in BASELINES]
+            lines += ["| PPO | " + " | ".join(bases) + " |", "|---" * (len(bases) + 1) + "|"]
+            for ppo in ppos:
+                cells = [_pm(fam["paired"][ppo][b][metric]["family"]) for b in bases]
                 lines.append(f"| {ppo} | " + " | ".join(cells) + " |")
             lines.append("")
-        lines += [f"## {family}: per instance, return PPO − heuristic (95% CI)", ""]
-        lines += ["| instance | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-        instances = fam["paired"]["pooled"]["heuristic"]["return"]["instances"]
-        for inst in instances:
-            cells = [_pm(fam["paired"][p]["heuristic"]["return"]["instances"][inst]) for p in names]
-            lines.append(f"| {inst} | " + " | ".join(cells) + " |")
-        lines += ["", *_means_table(fam["means"], ["pooled", *BASELINES, *names[:-1]]), ""]
+        if "heuristic" in bases:
+            lines += _versus_heuristic(family, fam, ppos)
+        lines += [*_means_table(fam["means"]), ""]
     return "\n".join(lines)
+
+
+def _versus_heuristic(family: str, fam: dict[str, Any], ppos: list[str]) -> list[str]:
+    """Per instance: return PPO − heuristic; at param_rent 0 also test accuracy (points)."""
+    lines = [f"## {family}: per instance, return PPO − heuristic (95% CI)", ""]
+    lines += ["| instance | " + " | ".join(ppos) + " |", "|---" * (len(ppos) + 1) + "|"]
+    ret = {p: fam["paired"][p]["heuristic"]["return"]["instances"] for p in ppos}
+    acc = {p: fam["paired"][p]["heuristic"]["test_accuracy"]["instances"] for p in ppos}
+    for inst in ret[ppos[0]]:
+        lines.append(f"| {inst} | " + " | ".join(_pm(ret[p][inst]) for p in ppos) + " |")
+    free = [i for i in acc[ppos[0]] if i.endswith("-rent0")]
+    if free:
+        lines += ["", "At param_rent 0, test accuracy PPO − heuristic (points, 95% CI):", ""]
+        lines += ["| instance | " + " | ".join(ppos) + " |", "|---" * (len(ppos) + 1) + "|"]
+        for inst in free:
+            cells = [_pm(acc[p][inst], scale=100, digits=1) for p in ppos]
+            lines.append(f"| {inst} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def _wall_lines(wall: dict[str, Any]) -> list[str]:
@@ -407,9 +447,10 @@ def _wall_lines(wall: dict[str, Any]) -> list[str]:
     ]
 
 
-def _means_table(means: dict[str, Any], policies: list[str]) -> list[str]:
+def _means_table(means: dict[str, Any]) -> list[str]:
+    policies = sorted(means, key=lambda p: (p != "pooled", p.startswith("run"), p))
     instances = list(means[policies[0]])
-    lines = ["Mean return (95% CI) per instance:", ""]
+    lines = ["Mean return per instance:", ""]
     lines += ["| policy | " + " | ".join(instances) + " |", "|---" * (len(instances) + 1) + "|"]
     for p in policies:
         row = means[p]
@@ -419,13 +460,14 @@ def _means_table(means: dict[str, Any], policies: list[str]) -> list[str]:
     return lines
 
 
-def headline(result: dict[str, Any], runs: int) -> str:
+def headline(result: dict[str, Any]) -> str:
     """The README's table: every policy's family average, and PPO's paired differences."""
-    names = [f"run{k}" for k in range(1, runs + 1)]
+    runs = len(result["wall_s"]["train_per_run"])
     lines = [
         f"{runs} PPO runs of `{Path(result['config']).name}`, {result['episodes']} held-out "
         "episode seeds per instance; ± is a 95% interval. PPO is the runs pooled (the mean of "
-        "the runs per episode); differences are paired by instance and seed.",
+        "the runs per episode); differences are paired by instance and seed "
+        "(`benchmarks/results/learning_proof.md` has every run and instance).",
         "",
         "| family | policy | return | test accuracy | PPO − policy (return) "
         "| runs with CI above 0 |",
@@ -433,7 +475,7 @@ def headline(result: dict[str, Any], runs: int) -> str:
     ]
     for family in FAMILIES:
         fam = result["families"][family]
-        for policy in ["pooled", *BASELINES]:
+        for policy in [p for p in ("pooled", *BASELINES) if p in fam["means"]]:
             avg = fam["means"][policy]["family average"]
             acc = avg["test_accuracy"]
             cells = [family.split("/")[-1], "PPO" if policy == "pooled" else policy]
@@ -441,13 +483,17 @@ def headline(result: dict[str, Any], runs: int) -> str:
                 _pm(avg["return"]).lstrip("+"),
                 f"{100 * acc['mean']:.1f} ± {100 * acc['ci95']:.1f} %",
             ]
-            if policy == "pooled":
+            if policy == "pooled" or "pooled" not in fam["paired"]:
                 cells += ["", ""]
             else:
                 diff = fam["paired"]["pooled"][policy]["return"]["family"]
-                wins = sum(fam["paired"][r][policy]["return"]["family"]["low"] > 0 for r in names)
+                wins = sum(
+                    fam["paired"][r][policy]["return"]["family"]["low"] > 0 for r in fam["runs"]
+                )
                 cells += [_pm(diff), f"{wins}/{runs}"]
             lines.append("| " + " | ".join(cells) + " |")
+    if not all(result["families"][f]["complete"] for f in FAMILIES):
+        lines += ["", "*Partial: not every run and baseline has been evaluated yet.*"]
     return "\n".join(lines)
 
 
@@ -474,6 +520,8 @@ def draw(result: dict[str, Any], family: str, path: Path) -> Path:
     """Per-instance return and test accuracy, with 95% intervals, for every policy."""
     means = result["families"][family]["means"]
     policies = [p for p in means if p != "pooled"]
+    if not policies:
+        return path
     instances = list(means[policies[0]])
     summaries = {
         ("PPO " + p if p.startswith("run") else p): {
@@ -545,11 +593,11 @@ def write_report(args: argparse.Namespace, invocation_s: float) -> dict[str, Any
         "families": report(tables, args.runs),
     }
     atomic_write_text(RESULTS / "learning_proof.json", json.dumps(result, indent=1) + "\n")
-    atomic_write_text(RESULTS / "learning_proof.md", markdown(result, args.runs) + "\n")
+    atomic_write_text(RESULTS / "learning_proof.md", markdown(result) + "\n")
     for family in FAMILIES:
         draw(result, family, RESULTS / f"learning_proof_{family.split('/')[-1]}.png")
-    write_readme(headline(result, args.runs))
-    print(markdown(result, args.runs))
+    write_readme(headline(result))
+    print(markdown(result))
     return result
 
 

@@ -48,20 +48,27 @@ def resume_config(args: argparse.Namespace) -> TrainConfig:
 
 def run_train(args: argparse.Namespace) -> int:
     resume = bool(args.resume)
-    result = train(resume_config(args) if resume else train_config(args), resume=resume)
-    return result.exit_status
+    config = resume_config(args) if resume else train_config(args)
+    return train(config, resume=resume, address=args.address).exit_status
 
 
 def add_train(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
         help="train a MaskablePPO growth controller",
-        description="Train MaskablePPO on a growth environment. The run folder receives the "
-        "resolved config, TensorBoard logs, periodic atomic checkpoints, the best model on "
-        "held-out seeds and the final model.zip. Ctrl-C saves a checkpoint; --resume continues.",
+        description="Train MaskablePPO on a growth environment (with --engine rllib: Ray "
+        "RLlib's PPO with action masking, on a local Ray or a cluster). The run folder receives "
+        "the resolved config, TensorBoard logs, periodic atomic checkpoints, the best model on "
+        "held-out seeds and the final model. Ctrl-C saves a checkpoint; --resume continues.",
     )
     p.add_argument("--config", help="JSON or YAML file with any of the options below")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
+    p.add_argument(
+        "--address",
+        metavar="ADDRESS",
+        help="--engine rllib: the Ray cluster to train on (HOST:6379 or ray://HOST:10001; "
+        "default: the one RAY_ADDRESS names, else a local Ray with this machine's cores)",
+    )
     add_options(p, TrainConfig)
     p.set_defaults(handler=run_train)
 

@@ -87,9 +87,9 @@ class EvaluateConfig:
     policies: tuple[str, ...] = field(
         default=POLICY_NAMES,
         metadata=doc(
-            f"{', '.join(list_policies())} or a model .zip from 'simic train', repeatable "
-            f"(default: {', '.join(POLICY_NAMES)}; {', '.join(FAMILY_POLICY_NAMES)} play task "
-            "families only)",
+            f"{', '.join(list_policies())}, a run folder of 'simic train' (either --engine) or "
+            f"a model .zip, repeatable (default: {', '.join(POLICY_NAMES)}; "
+            f"{', '.join(FAMILY_POLICY_NAMES)} play task families only)",
             flag="--policy",
             metavar="POLICY",
         ),

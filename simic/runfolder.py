@@ -22,6 +22,10 @@ from pathlib import Path
 from simic.errors import SimicError
 
 LOCK_FILE = ".lock"
+CONFIG_FILE = "config.json"
+"""Every training run's resolved config; its ``engine`` says which library trained the run."""
+MODEL_FILE = "model.zip"
+"""The final model of an sb3 run (an rllib run's is the folder ``model/``)."""
 
 
 def ensure_writable_folder(folder: Path, what: str) -> Path:

@@ -1,5 +1,7 @@
 """Training the growth controller: MaskablePPO on a growth environment, with a run folder.
 
+(``engine="rllib"`` trains with Ray RLlib instead: :mod:`simic.rllib_engine`, same layout.)
+
 A run folder holds everything a run needs to be inspected, resumed and evaluated::
 
     RUN/config.json                the resolved configuration (written before training starts)
@@ -17,6 +19,7 @@ checkpoint's timestep count.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -40,7 +43,7 @@ from envs.atomic import atomic_write_text, default_file_mode
 from simic import provenance, warmstart
 from simic.envutil import check_env_kwargs, make_env
 from simic.errors import SimicError
-from simic.runfolder import claim
+from simic.runfolder import CONFIG_FILE, MODEL_FILE, claim
 from simic.seeding import SeedCycle, TrainingSeeds
 from simic.signals import Terminated, exit_status, sigterm_interrupts
 from simic.train_config import PPOConfig, TrainConfig
@@ -48,7 +51,7 @@ from simic.train_config import PPOConfig, TrainConfig
 __all__ = ["PPOConfig", "TrainConfig", "TrainResult", "load_run_config", "train"]
 
 Printer = Callable[[str], None]
-CONFIG_FILE, MODEL_FILE, BEST_FILE = "config.json", "model.zip", "best_model.zip"
+BEST_FILE = "best_model.zip"
 CHECKPOINT_FILE, EVALUATIONS_FILE = "checkpoints/latest.zip", "evaluations.json"
 WARM_START_FILE = "warm_start.json"
 RUN_FILES = (CONFIG_FILE, MODEL_FILE, BEST_FILE, CHECKPOINT_FILE, EVALUATIONS_FILE, WARM_START_FILE)
@@ -126,12 +129,21 @@ def build_vec_env(config: TrainConfig) -> VecEnv:
     return vec
 
 
-def _close(vec: VecEnv | None) -> None:
-    try:
-        if vec is not None:
-            vec.close()
-    except (EOFError, BrokenPipeError, ConnectionResetError):  # workers gone after Ctrl-C
-        pass
+def _close(vec: VecEnv | None, interrupted: bool = False) -> None:
+    if vec is None:
+        return
+    if interrupted and isinstance(vec, SubprocVecEnv):
+        # The interrupt may have landed between sending a step to one worker and the next: a
+        # graceful close would wait forever for a reply that never comes. The checkpoint is
+        # already saved, so the workers can simply be stopped.
+        for process in vec.processes:
+            process.terminate()
+        for process in vec.processes:
+            process.join(timeout=10)
+        vec.closed = True
+        return
+    with contextlib.suppress(EOFError, BrokenPipeError, ConnectionResetError):
+        vec.close()  # workers may be gone after Ctrl-C
 
 
 # ----------------------------------------------------------------------------------- callbacks
@@ -173,7 +185,7 @@ class HeldOutEval(MaskableEvalCallback):
         )
         self.run = run
         # A fresh run never reads what an earlier run left in the folder.
-        self.history: list[dict[str, float]] = _previous_evaluations(run) if resumed else []
+        self.history: list[dict[str, float]] = previous_evaluations(run) if resumed else []
         if self.history:  # resumed: "best" means best over the whole run, not since resuming
             self.best_mean_reward = max(h["mean_return"] for h in self.history)
 
@@ -201,7 +213,7 @@ class HeldOutEval(MaskableEvalCallback):
             atomic_save_model(self.model, self.run / BEST_FILE)  # type: ignore[arg-type]
 
 
-def _previous_evaluations(run: Path) -> list[dict[str, float]]:
+def previous_evaluations(run: Path) -> list[dict[str, float]]:
     file = run / EVALUATIONS_FILE
     try:
         return list(json.loads(file.read_text())) if file.is_file() else []
@@ -249,8 +261,12 @@ def _warm_start(model: MaskablePPO, config: TrainConfig, run: Path, out: Printer
     )
 
 
-def _check_run_folder(run: Path, resume: bool) -> bool:
-    """Whether training continues a checkpoint; called while the folder is claimed."""
+def check_run_folder(run: Path, resume: bool, checkpoint: str = CHECKPOINT_FILE) -> bool:
+    """Whether training continues a checkpoint; called while the folder is claimed.
+
+    A fresh run refuses a folder that already holds one; ``checkpoint`` is the file (relative to
+    the run) whose presence means there is a checkpoint to continue.
+    """
     if not resume:
         if (run / CONFIG_FILE).exists():
             raise SimicError(
@@ -258,22 +274,31 @@ def _check_run_folder(run: Path, resume: bool) -> bool:
                 f"'simic train --resume {run} --timesteps N' or choose another --out"
             )
         return False
-    return (run / CHECKPOINT_FILE).is_file()
+    return (run / checkpoint).is_file()
 
 
-def train(config: TrainConfig, *, resume: bool = False, out: Printer = print) -> TrainResult:
+def train(
+    config: TrainConfig, *, resume: bool = False, address: str | None = None, out: Printer = print
+) -> TrainResult:
     """Train (or, with ``resume``, continue training) MaskablePPO as ``config`` says.
 
     The run folder is ``config.out``; while training, this process owns it
     (:func:`simic.runfolder.claim`). Ctrl-C and SIGTERM save a checkpoint and return with
     ``interrupted`` set. Resuming a run that died before its first checkpoint starts it again
-    from timestep 0 with its recorded config.
+    from timestep 0 with its recorded config. A config with ``engine="rllib"`` trains with Ray
+    RLlib instead (:func:`simic.rllib_engine.train`, on the Ray cluster at ``address``).
     """
+    if config.engine == "rllib":
+        from simic import rllib_engine  # imports Ray only when asked for
+
+        return rllib_engine.train(config, resume=resume, address=address, out=out)
+    if address is not None:
+        raise SimicError("--address names a Ray cluster for --engine rllib; sb3 trains here")
     run = Path(config.out)
     # Bad kwargs fail before a file is written; the env's signature goes into every model file.
     signature = provenance.EnvSignature.of(check_env_kwargs(config.env, config.env_kwargs))
     with claim(run, files=RUN_FILES), sigterm_interrupts():
-        from_checkpoint = _check_run_folder(run, resume)
+        from_checkpoint = check_run_folder(run, resume)
         if resume and not from_checkpoint:
             out(f"{run} has no checkpoint yet (it stopped before the first one); starting at 0")
         return _train_in(config, run, from_checkpoint, signature, out)
@@ -287,6 +312,7 @@ def _train_in(
     out: Printer,
 ) -> TrainResult:
     vec_env = eval_cb = None
+    status = -1  # until learning returns: an exception or an interrupt is under way
     threads = torch.get_num_threads()
     if config.n_envs > 1:
         torch.set_num_threads(1)  # the env workers have the cores; a tiny MLP needs no more
@@ -303,6 +329,7 @@ def _train_in(
             _warm_start(model, config, run, out)
         remaining = config.timesteps - model.num_timesteps
         if remaining <= 0:
+            status = 0
             out(
                 f"{run}: already at {model.num_timesteps} timesteps (asked for "
                 f"{config.timesteps}); nothing to do"
@@ -312,8 +339,8 @@ def _train_in(
         status = _learn(model, config, run, remaining, eval_cb, out)
     finally:
         torch.set_num_threads(threads)
-        _close(vec_env)
-        _close(eval_cb.eval_env if eval_cb is not None else None)
+        _close(vec_env, interrupted=status != 0)
+        _close(eval_cb.eval_env if eval_cb is not None else None, interrupted=status != 0)
     return TrainResult(run, model.num_timesteps, interrupted=status != 0, exit_status=status)
 
 

@@ -29,6 +29,10 @@ from simic.policies import list_policies
 SECTION_EXAMPLES = {"ppo": "n_steps: 256", "env_kwargs": "budget: 20"}
 """A config file's sections (mappings), with an example entry for error messages."""
 
+ENGINES = ("sb3", "rllib")
+"""The training libraries: sb3-contrib's MaskablePPO (:mod:`simic.train`) and Ray RLlib's PPO
+with an action-masking RLModule (:mod:`simic.rllib_engine`, needs the ``[ray]`` extra)."""
+
 
 @dataclass(frozen=True)
 class PPOConfig:
@@ -126,6 +130,21 @@ class TrainConfig:
     device: str = field(
         default="cpu", metadata=doc("torch device of the PPO networks: cpu, cuda, mps or auto")
     )
+    engine: str = field(
+        default="sb3",
+        metadata=doc(
+            "training library: sb3 (sb3-contrib's MaskablePPO) or rllib (Ray RLlib's PPO with "
+            "action masking; needs the [ray] extra)"
+        ),
+    )
+    num_env_runners: int = field(
+        default=0,
+        metadata=doc(
+            "rllib: Ray actors that sample in parallel, spread across the cluster, each with "
+            "n_envs environments (0: sample in this process)",
+            metavar="N",
+        ),
+    )
     ppo: PPOConfig = field(default_factory=PPOConfig, metadata=doc("PPO hyperparameters"))
     checkpoint_every: int = field(default=2048, metadata=doc("timesteps between checkpoints"))
     eval_every: int = field(
@@ -162,6 +181,7 @@ class TrainConfig:
         for name, low in (
             ("timesteps", 1),
             ("n_envs", 1),
+            ("num_env_runners", 0),
             ("seed", 0),
             ("checkpoint_every", 1),
             ("eval_every", 0),
@@ -177,6 +197,22 @@ class TrainConfig:
         self.ppo.check_rollout(self.n_envs)
         if self.warm_start and self.warm_start not in list_policies():
             raise UnknownChoiceError("warm_start teacher", self.warm_start, list_policies())
+        self._check_engine()
+
+    def _check_engine(self) -> None:
+        """The engine is known, and no setting is given to the engine that has none."""
+        if self.engine not in ENGINES:
+            raise UnknownChoiceError("engine", self.engine, ENGINES)
+        if self.engine == "sb3" and self.num_env_runners:
+            raise SimicError(
+                "num_env_runners is an RLlib setting; add --engine rllib or drop it (sb3 runs "
+                "its n_envs environments in subprocesses)"
+            )
+        if self.engine == "rllib" and self.warm_start:
+            raise SimicError(
+                "warm_start clones the teacher into a MaskablePPO and has no RLlib counterpart; "
+                "drop it or train with --engine sb3"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -74,10 +74,11 @@ def _proof_csv(folder, policy, base, gain=0.0):
     folder.mkdir(parents=True)
     rows = ["policy,instance,seed,return,test_accuracy"]
     for seed in range(5):
-        for instance, level in (("a", base), ("b", base - 0.2)):
+        for instance, level in (("a-rent0", base), ("b", base - 0.2)):
             value = level + gain + 0.01 * ((seed * 7) % 3)
             rows.append(f"{policy},{instance},{seed},{value},{0.5 + gain}")
     (folder / "episodes.csv").write_text("\n".join(rows) + "\n")
+    (folder / "results.json").write_text('{"partial": false}')
 
 
 def test_learning_proof_report_figure_and_readme_come_from_the_evaluations(tmp_path, monkeypatch):
@@ -107,13 +108,25 @@ def test_learning_proof_report_figure_and_readme_come_from_the_evaluations(tmp_p
     diff = fam["paired"]["run2"]["heuristic"]["return"]["family"]
     assert abs(diff["mean"] - 0.10) < 1e-9 and diff["n"] == 5
     assert abs(fam["paired"]["pooled"]["heuristic"]["return"]["family"]["mean"] - 0.075) < 1e-9
-    assert set(fam["means"]["nogrow"]) == {"a", "b", "family average"}
+    assert set(fam["means"]["nogrow"]) == {"a-rent0", "b", "family average"}
+    report = (tmp_path / "learning_proof.md").read_text()
+    assert "| a-rent0 | +5.0 ± 0.0 | +10.0 ± 0.0 | +7.5 ± 0.0 |" in report  # test accuracy
     for family in proof.FAMILIES:
         assert (tmp_path / f"learning_proof_{family.split('/')[-1]}.png").stat().st_size > 0
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("rest\n") and "old" not in text
     assert "| Grow-Family-v0 | heuristic |" in text and "2/2" in text
     assert json.loads((tmp_path / "learning_proof.json").read_text())["episodes"] == 5
+    assert "Partial" not in text
+
+    # An evaluation still running (partial results) is left out, and the report says so.
+    (tmp_path / "eval" / "Grow-Family-v0" / "growall" / "results.json").write_text(
+        '{"partial": true}'
+    )
+    result = proof.write_report(args, invocation_s=1.0)
+    fam = result["families"][proof.TRAINING_FAMILY]
+    assert not fam["complete"] and "growall" not in fam["baselines"]
+    assert "Partial" in readme.read_text()
 
 
 def test_learning_proof_runner_orders_skips_and_reports_failures(tmp_path, monkeypatch):
@@ -168,3 +181,20 @@ def test_learning_proof_runner_gives_a_two_core_job_both_cores(tmp_path, monkeyp
     runner.submit(narrow)
     runner.wait()
     assert float((tmp_path / "narrow").read_text()) > float((tmp_path / "wide").read_text())
+
+
+def test_the_readme_headline_is_the_one_generated_from_the_results_file():
+    import re
+
+    from benchmarks import learning_proof as proof
+
+    results = proof.RESULTS / "learning_proof.json"
+    text = proof.README.read_text()
+    block = re.search(
+        re.escape(proof.README_START) + r"\n(.*?)\n" + re.escape(proof.README_END), text, re.S
+    )
+    assert block is not None, "README.md lost its learning-proof markers"
+    if not results.is_file():
+        pytest.skip("no learning_proof.json yet")
+    result = json.loads(results.read_text())
+    assert block.group(1) == proof.headline(result), "regenerate: --report-only"

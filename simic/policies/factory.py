@@ -1,32 +1,67 @@
-"""Building a policy from what a user types: a registered name or the path of a saved model."""
+"""Building a policy from what a user types: a registered name, a run folder or a saved model.
+
+This is the one place that knows which engine trained a run: a run folder's ``config.json``
+records it (``engine``: ``sb3`` runs play their ``model.zip`` with :class:`PPOPolicy`, ``rllib``
+runs their RLModule with :class:`RLlibPolicy`).
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import gymnasium as gym
 
-from simic.policies.base import Policy
+from simic.policies.base import Policy, PolicyError
 from simic.policies.ppo import PPOPolicy
 from simic.policies.registry import POLICIES
+from simic.policies.rllib import RLlibPolicy
+from simic.runfolder import CONFIG_FILE, MODEL_FILE
 
 
 def make_policy(
     spec: str | Path, env: gym.Env, *, device: str = "cpu", transfer: bool = False
 ) -> Policy:
-    """The policy registered as ``spec`` (see :func:`list_policies`) or loaded from path ``spec``.
+    """The policy registered as ``spec`` (see :func:`list_policies`) or saved at path ``spec``.
+
+    A path is a MaskablePPO ``.zip``, a run folder of ``simic train`` (either engine), or an
+    RLlib run's checkpoint or model folder.
 
     Raises:
         UnknownChoiceError: ``spec`` is neither a known name nor a path (with a suggestion).
         PolicyFileNotFoundError: the path does not exist.
-        PolicyError: the file is not a MaskablePPO save, or was trained on other spaces, or
-            (unless ``transfer``) on another environment.
+        PolicyError: the path holds no policy, or one trained on other spaces, or (unless
+            ``transfer``) on another environment.
     """
     if isinstance(spec, str) and spec in POLICIES:
         return POLICIES.get(spec)(env)
     if _looks_like_path(spec):
-        return PPOPolicy(spec, env, device=device, transfer=transfer)
-    raise POLICIES.unknown(spec, context="(a name, or the path of a MaskablePPO .zip)")
+        return _saved_policy(Path(spec), env, device, transfer)
+    raise POLICIES.unknown(
+        spec, context="(a name, a run folder, or the path of a MaskablePPO .zip)"
+    )
+
+
+def _saved_policy(path: Path, env: gym.Env, device: str, transfer: bool) -> Policy:
+    if not path.is_dir():
+        return PPOPolicy(path, env, device=device, transfer=transfer)
+    if run_engine(path) == "sb3":
+        return PPOPolicy(path / MODEL_FILE, env, device=device, transfer=transfer)
+    # An rllib run folder, or one of its checkpoint or model folders.
+    return RLlibPolicy(path, env, device=device, transfer=transfer)
+
+
+def run_engine(folder: Path) -> str | None:
+    """The engine that trained the run in ``folder`` (``None``: no run folder)."""
+    file = folder / CONFIG_FILE
+    if not file.is_file():
+        return None
+    try:
+        data = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PolicyError(f"{file} cannot be read ({exc}); is {folder} a run folder?") from None
+    # Runs recorded before the engine was a setting were all sb3 runs.
+    return str(data.get("engine", "sb3")) if isinstance(data, dict) else None
 
 
 def _looks_like_path(spec: str | Path) -> bool:

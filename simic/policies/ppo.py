@@ -62,9 +62,16 @@ def load_maskable_ppo(path: Path, device: str = "cpu") -> Any:
 
 
 def _check_trained_env(model: Any, env: gym.Env, path: Path) -> None:
-    """Refuse a model trained on another environment (unless ``transfer`` opted in)."""
-    trained = provenance.recorded(model)
-    if trained is None:  # saved before signatures were recorded: only the spaces are checked
+    check_trained_env(provenance.recorded(model), env, path)
+
+
+def check_trained_env(trained: provenance.EnvSignature | None, env: gym.Env, path: Path) -> None:
+    """Refuse a policy trained on another environment (unless ``transfer`` opted in).
+
+    ``trained`` is what the saved policy recorded; ``None`` (saved before signatures were
+    recorded) leaves only the spaces to be checked.
+    """
+    if trained is None:
         return
     here = provenance.EnvSignature.of(env)
     differences = trained.differences(here)
@@ -77,9 +84,16 @@ def _check_trained_env(model: Any, env: gym.Env, path: Path) -> None:
 
 
 def _check_spaces(model: Any, env: envs.GrowthEnv, path: Path) -> None:
+    check_spaces(model.observation_space, model.action_space, env, path)
+
+
+def check_spaces(
+    observation_space: gym.Space, action_space: gym.Space, env: gym.Env, path: Path
+) -> None:
+    """Refuse a policy whose observation or action space is not the environment's."""
     for what, theirs, ours in (
-        ("observation", model.observation_space, env.observation_space),
-        ("action", model.action_space, env.action_space),
+        ("observation", observation_space, env.observation_space),
+        ("action", action_space, env.action_space),
     ):
         if theirs != ours:
             raise PolicyError(

@@ -148,3 +148,24 @@ def test_a_fresh_run_never_reads_an_earlier_runs_evaluations(tmp_path):
     history = json.loads((run / "evaluations.json").read_text())
     assert [h["timesteps"] for h in history] == [32]
     assert (run / "best_model.zip").is_file()  # the new run's best, not blocked by 1e9
+
+
+def test_an_interrupted_run_stops_env_workers_that_a_graceful_close_would_wait_for():
+    import threading
+
+    import gymnasium as gym
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    from simic.train import _close
+
+    vec = SubprocVecEnv([lambda: gym.make("CartPole-v1")] * 2, start_method="fork")
+    vec.reset()
+    # The interrupt landed after the step reached worker 0 and before it reached worker 1:
+    # vec.close() would wait for worker 1's reply forever.
+    vec.remotes[0].send(("step", 0))
+    vec.waiting = True
+    closer = threading.Thread(target=_close, args=(vec,), kwargs={"interrupted": True})
+    closer.start()
+    closer.join(timeout=30)
+    assert not closer.is_alive(), "closing an interrupted run's env workers hung"
+    assert vec.closed and not any(p.is_alive() for p in vec.processes)
