@@ -5,10 +5,16 @@ depend on the machine's core count (a reduction split over more threads can chan
 bits), and a test run does not fight a neighbour's processes for the cores.
 """
 
+import re
 import sys
 
 import pytest
 import torch
+
+# What Ray starts (not any process whose path merely contains "ray", such as a venv's python).
+RAY_PROCESS = re.compile(
+    r"^ray::|/raylet |/gcs_server |ray/_private/|ray/dashboard/|ray/autoscaler/"
+)
 
 # At import, not in a fixture: collection already runs torch code (module-level models, doctest
 # collection), and a conftest at the rootdir is imported before any of it.
@@ -27,7 +33,7 @@ def _ray_children() -> list[str]:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except (OSError, ValueError, IndexError):
             continue
-        if ppid == os.getpid() and "ray" in cmdline:
+        if ppid == os.getpid() and RAY_PROCESS.search(cmdline):
             found.append(cmdline.strip()[:120])
     return found
 
