@@ -407,11 +407,14 @@ def markdown(result: dict[str, Any]) -> str:
             lines += [f"**{family}: partial** (evaluated so far: {', '.join(fam['means'])})", ""]
         if not ppos or not bases:
             continue
-        for metric, label in (("return", "return"), ("test_accuracy", "test accuracy")):
+        for metric, label, scale, digits in (
+            ("return", "return", 1, 3),
+            ("test_accuracy", "test accuracy (points)", 100, 1),
+        ):
             lines += [f"## {family}: family-average {label}, PPO − baseline (95% CI)", ""]
             lines += ["| PPO | " + " | ".join(bases) + " |", "|---" * (len(bases) + 1) + "|"]
             for ppo in ppos:
-                cells = [_pm(fam["paired"][ppo][b][metric]["family"]) for b in bases]
+                cells = [_pm(fam["paired"][ppo][b][metric]["family"], scale, digits) for b in bases]
                 lines.append(f"| {ppo} | " + " | ".join(cells) + " |")
             lines.append("")
         if "heuristic" in bases:
@@ -441,9 +444,11 @@ def _versus_heuristic(family: str, fam: dict[str, Any], ppos: list[str]) -> list
 def _wall_lines(wall: dict[str, Any]) -> list[str]:
     runs = ", ".join(f"{k} {v / 60:.1f} min" for k, v in wall["train_per_run"].items() if v)
     return [
-        f"Training wall time per run ({wall['parallel']} jobs at a time on 2 cores): {runs}.",
-        f"Evaluation: {wall['evaluate'] / 60:.1f} min of process time over "
-        f"{wall['evaluations']} evaluations; this invocation: {wall['invocation'] / 60:.1f} min.",
+        f"Training wall time per run (one training at a time, its env processes on "
+        f"{wall['parallel']} cores; summed over resumed sessions): {runs}.",
+        f"Evaluation: {wall['evaluate'] / 60:.1f} min of wall time summed over "
+        f"{wall['evaluations']} evaluation jobs ({wall['parallel']} at a time, one core each); "
+        f"this invocation: {wall['invocation'] / 60:.1f} min.",
     ]
 
 
