@@ -18,6 +18,9 @@ One command, resumable at every stage (rerun it after an interruption):
    ``benchmarks/results/learning_proof.json`` and ``.md``, the figure
    ``learning_proof_<family>.png`` (per-instance return and test accuracy of every policy,
    with intervals) and the README's headline table (between its ``learning-proof`` markers).
+   The report ends with every recipe tried so far: each earlier attempt's report is archived
+   in ``benchmarks/results/attempts/<name>/`` (its ``learning_proof.json`` and the
+   ``models/family_recipe.yaml`` that made it), one row per attempt.
 
 Up to ``--parallel`` jobs (trainings and evaluations) run at once, each in its own process on
 one core; evaluations of a run wait for its training. Ctrl-C or SIGTERM stops every job, keeping
@@ -56,6 +59,7 @@ from simic import figures
 from simic.envutil import load_config_file
 from simic.signals import sigterm_interrupts
 from simic.stats import MeanCI, mean_ci
+from simic.train_config import PPOConfig
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -64,6 +68,16 @@ RUNS = RESULTS / "proof_runs"
 EVALS = RESULTS / "proof_eval"
 MODELS = RESULTS / "models"
 RECIPE = HERE / "configs" / "family_recipe.yaml"
+ATTEMPTS = RESULTS / "attempts"
+RECIPE_KEYS = (  # what the attempts table shows of a recipe (ppo.* default to PPOConfig's)
+    "timesteps",
+    "warm_start",
+    "warm_start_epochs",
+    "ppo.learning_rate",
+    "ppo.clip_range",
+    "ppo.ent_coef",
+    "ppo.n_epochs",
+)
 README = ROOT / "README.md"
 TRAINING_FAMILY = "simic/Grow-Family-v0"
 HELD_OUT_FAMILY = "simic/Grow-Family-HeldOut-v0"
@@ -420,7 +434,60 @@ def markdown(result: dict[str, Any]) -> str:
         if "heuristic" in bases:
             lines += _versus_heuristic(family, fam, ppos)
         lines += [*_means_table(fam["means"]), ""]
-    return "\n".join(lines)
+    return "\n".join([*lines, *attempts_table(result)])
+
+
+def attempts_table(result: dict[str, Any]) -> list[str]:
+    """One row per recipe tried: each archived attempt, then this report."""
+    rows = [
+        (folder.name, json.loads((folder / "learning_proof.json").read_text()), folder / "models")
+        for folder in (sorted(ATTEMPTS.iterdir()) if ATTEMPTS.is_dir() else [])
+        if (folder / "learning_proof.json").is_file()
+    ]
+    rows.append(("this report", result, None))
+    family, bases = TRAINING_FAMILY, ("heuristic", "heuristic-tuned", "schedule-best")
+    lines = [
+        "## Every recipe tried (family-average return, PPO pooled − baseline, 95% CI)",
+        "",
+        "| attempt | recipe | " + " | ".join(bases) + " | runs ≥ schedule-best "
+        f"| {HELD_OUT_FAMILY.split('/')[-1]}: − heuristic |",
+        "|---" * (len(bases) + 4) + "|",
+    ]
+    for name, res, models in rows:
+        recipe = res.get("recipe") or _archived_recipe(models)
+        fam, held = res["families"][family], res["families"][HELD_OUT_FAMILY]
+        cells = [name, _recipe_summary(recipe)]
+        cells += [_pooled_cell(fam, b) for b in bases]
+        per_run = [
+            fam["paired"][r]["schedule-best"]["return"]["family"]["mean"] >= 0
+            for r in fam["runs"]
+            if "schedule-best" in fam["paired"].get(r, {})
+        ]
+        cells += [f"{sum(per_run)}/{len(per_run)}", _pooled_cell(held, "heuristic")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _archived_recipe(models: Path | None) -> dict[str, Any]:
+    path = None if models is None else models / RECIPE.name
+    return load_config_file(path) if path is not None and path.is_file() else {}
+
+
+def _recipe_summary(recipe: dict[str, Any]) -> str:
+    defaults = PPOConfig()
+    parts = []
+    for key in RECIPE_KEYS:
+        section, _, name = key.rpartition(".")
+        value = recipe.get(section, {}).get(name) if section else recipe.get(name)
+        if value is None and section == "ppo":
+            value = getattr(defaults, name)
+        parts.append(f"{name}={value}")
+    return ", ".join(parts) if recipe else "?"
+
+
+def _pooled_cell(fam: dict[str, Any], baseline: str) -> str:
+    cell = fam["paired"].get("pooled", {}).get(baseline)
+    return _pm(cell["return"]["family"]) if cell else ""
 
 
 def _versus_heuristic(family: str, fam: dict[str, Any], ppos: list[str]) -> list[str]:
@@ -593,6 +660,7 @@ def write_report(args: argparse.Namespace, invocation_s: float) -> dict[str, Any
             "invocation": invocation_s,
         },
         "config": str(args.config.resolve().relative_to(ROOT)),
+        "recipe": load_config_file(args.config),
         "episodes": args.episodes,
         "seed": args.seed,
         "families": report(tables, args.runs),

@@ -89,6 +89,7 @@ def test_learning_proof_report_figure_and_readme_come_from_the_evaluations(tmp_p
     monkeypatch.setattr(proof, "RESULTS", tmp_path)
     monkeypatch.setattr(proof, "EVALS", tmp_path / "eval")
     monkeypatch.setattr(proof, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(proof, "ATTEMPTS", tmp_path / "attempts")
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{proof.README_START}\nold\n{proof.README_END}\nrest\n")
     monkeypatch.setattr(proof, "README", readme)
@@ -118,6 +119,24 @@ def test_learning_proof_report_figure_and_readme_come_from_the_evaluations(tmp_p
     assert "| Grow-Family-v0 | heuristic |" in text and "2/2" in text
     assert json.loads((tmp_path / "learning_proof.json").read_text())["episodes"] == 5
     assert "Partial" not in text
+    assert "| this report | timesteps=16000, warm_start=schedule-best" in report
+
+    # An earlier attempt, archived with the recipe that made it, gets its own row.
+    archived = tmp_path / "attempts" / "attempt0"
+    (archived / "models").mkdir(parents=True)
+    old = json.loads((tmp_path / "learning_proof.json").read_text())
+    del old["recipe"]  # archived before reports recorded their recipe: read from models/
+    (archived / "learning_proof.json").write_text(json.dumps(old))
+    (archived / "models" / proof.RECIPE.name).write_text("timesteps: 99\nppo:\n  ent_coef: 0.5\n")
+    proof.write_report(args, invocation_s=1.0)
+    rows = [
+        line
+        for line in (tmp_path / "learning_proof.md").read_text().splitlines()
+        if line.startswith(("| attempt0 ", "| this report "))
+    ]
+    assert len(rows) == 2
+    assert "timesteps=99, warm_start=None" in rows[0] and "ent_coef=0.5, n_epochs=10" in rows[0]
+    assert "| +0.075 ± 0.000 |" in rows[0] and "| 2/2 |" in rows[0]
 
     # An evaluation still running (partial results) is left out, and the report says so.
     (tmp_path / "eval" / "Grow-Family-v0" / "growall" / "results.json").write_text(
