@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import re
 import shutil
@@ -59,7 +60,7 @@ from simic import figures
 from simic.envutil import load_config_file
 from simic.signals import sigterm_interrupts
 from simic.stats import MeanCI, mean_ci
-from simic.train_config import PPOConfig
+from simic.train_config import PPOConfig, TrainConfig
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -121,10 +122,12 @@ def train_jobs(recipe: Path, runs: int, timesteps: int | None) -> list[Job]:
     settings = load_config_file(recipe)
     cores = int(settings.get("n_envs", 1))  # one env process per core
     total = str(timesteps if timesteps is not None else settings["timesteps"])
+    _drop_stale_models(recipe)
     jobs = []
     for k in range(1, runs + 1):
         run = RUNS / f"run{k}"
         if (run / "config.json").is_file():  # resumed to the recipe's length (or --timesteps)
+            _check_run_recipe(run, settings, k)
             argv = _simic("train", "--resume", str(run), "--timesteps", total, "--no-progress")
         else:
             argv = _simic("train", "--config", str(recipe), "--seed", str(k), "--out", str(run))
@@ -142,12 +145,46 @@ def train_jobs(recipe: Path, runs: int, timesteps: int | None) -> list[Job]:
     return jobs
 
 
+def _drop_stale_models(recipe: Path) -> None:
+    """Remove committed models that another recipe made (git keeps them), so they are retrained.
+
+    A committed model counts as a finished training only beside the recipe that made it
+    (``models/<recipe name>``, compared as settings, not text); otherwise a changed recipe would
+    be reported with the old recipe's models.
+    """
+    made_by = MODELS / recipe.name
+    if made_by.is_file() and load_config_file(made_by) == load_config_file(recipe):
+        return
+    stale = sorted(MODELS.glob("run*.zip")) if MODELS.is_dir() else []
+    if stale:
+        print(f"the models in {MODELS} were made by another recipe: training them again")
+    for path in [*stale, made_by]:
+        path.unlink(missing_ok=True)
+
+
+def _check_run_recipe(run: Path, settings: dict[str, Any], k: int) -> None:
+    """Refuse to resume a run folder that another recipe started (it would train that one)."""
+    ignored = {"out": "run", "timesteps": 1, "progress_bar": False}  # set per invocation
+    found = TrainConfig.from_mapping(json.loads((run / "config.json").read_text()))
+    wanted = TrainConfig.from_mapping({**settings, "seed": k})
+    if dataclasses.replace(found, **ignored) != dataclasses.replace(wanted, **ignored):
+        raise SystemExit(
+            f"learning_proof: {run} was started with another recipe than this one; move it "
+            "away (or delete it) to train this recipe from the start"
+        )
+
+
 def _keep_model(run: Path, k: int, recipe: Path) -> None:
+    """Commit-ready copy of a finished run's model (and its recipe); its old evaluations go."""
     MODELS.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(recipe, MODELS / recipe.name)
     staging = MODELS / f".run{k}.zip.tmp"
     shutil.copyfile(run / "model.zip", staging)
     staging.replace(MODELS / f"run{k}.zip")
+    for family in FAMILIES:  # evaluations of an earlier model of this run are stale now
+        folder = EVALS / family.split("/")[-1]
+        shutil.rmtree(folder / f"run{k}", ignore_errors=True)
+        (folder / f"run{k}.{WALL_FILE}").unlink(missing_ok=True)
 
 
 def eval_jobs(runs: int, episodes: int, seed: int) -> list[Job]:

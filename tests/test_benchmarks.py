@@ -1,6 +1,8 @@
 """Benchmarks stay runnable (smoke runs with tiny sizes; their numbers are not asserted here)."""
 
+import dataclasses
 import json
+import re
 
 import pytest
 
@@ -119,7 +121,7 @@ def test_learning_proof_report_figure_and_readme_come_from_the_evaluations(tmp_p
     assert "| Grow-Family-v0 | heuristic |" in text and "2/2" in text
     assert json.loads((tmp_path / "learning_proof.json").read_text())["episodes"] == 5
     assert "Partial" not in text
-    assert "| this report | timesteps=16000, warm_start=schedule-best" in report
+    assert re.search(r"\| this report \| timesteps=\d+, warm_start=schedule-best", report)
 
     # An earlier attempt, archived with the recipe that made it, gets its own row.
     archived = tmp_path / "attempts" / "attempt0"
@@ -146,6 +148,48 @@ def test_learning_proof_report_figure_and_readme_come_from_the_evaluations(tmp_p
     fam = result["families"][proof.TRAINING_FAMILY]
     assert not fam["complete"] and "growall" not in fam["baselines"]
     assert "Partial" in readme.read_text()
+
+
+def test_learning_proof_retrains_models_and_runs_another_recipe_made(tmp_path, monkeypatch):
+    from benchmarks import learning_proof as proof
+    from simic.train_config import TrainConfig
+
+    for name, folder in (("MODELS", "models"), ("RUNS", "runs"), ("EVALS", "eval")):
+        monkeypatch.setattr(proof, name, tmp_path / folder)
+    recipe = tmp_path / "family_recipe.yaml"
+    recipe.write_text("env: simic/Grow-Family-v0\ntimesteps: 64\nppo:\n  ent_coef: 0.0\n")
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "run1.zip").write_bytes(b"model")
+
+    # The same settings (another comment) made the committed models: they count as trained.
+    (models / recipe.name).write_text("# made earlier\n" + recipe.read_text())
+    assert [job.done() for job in proof.train_jobs(recipe, 2, None)] == [True, False]
+    # Another recipe made them: they are removed (git keeps them) and trained again.
+    (models / recipe.name).write_text(recipe.read_text().replace("0.0", "0.01"))
+    assert [job.done() for job in proof.train_jobs(recipe, 1, None)] == [False]
+    assert list(models.iterdir()) == []
+
+    # A run folder another recipe started is not resumed with this one.
+    run = tmp_path / "runs" / "run1"
+    run.mkdir(parents=True)
+    config = TrainConfig.from_mapping({"env": "simic/Grow-Family-v0", "seed": 1, "out": str(run)})
+    (run / "config.json").write_text(json.dumps(config.to_dict()))
+    with pytest.raises(SystemExit, match="started with another recipe"):
+        proof.train_jobs(recipe, 1, None)
+    same = dataclasses.replace(config, ppo=dataclasses.replace(config.ppo, ent_coef=0.0))
+    (run / "config.json").write_text(json.dumps(same.to_dict()))
+    assert "--resume" in proof.train_jobs(recipe, 1, None)[0].argv
+
+    # A model that replaces an earlier one drops that model's evaluations.
+    (run / "model.zip").write_bytes(b"new")
+    stale = tmp_path / "eval" / "Grow-Family-v0" / "run1"
+    stale.mkdir(parents=True)
+    (stale / "results.json").write_text("{}")
+    kept = tmp_path / "eval" / "Grow-Family-v0" / "heuristic"
+    kept.mkdir()
+    proof._keep_model(run, 1, recipe)
+    assert (models / "run1.zip").read_bytes() == b"new" and not stale.exists() and kept.exists()
 
 
 def test_learning_proof_runner_orders_skips_and_reports_failures(tmp_path, monkeypatch):
