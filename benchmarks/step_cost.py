@@ -379,7 +379,7 @@ def _report(
     report: dict[str, Any] = {
         "benchmark": "step_cost",
         "env": args.env,
-        "settings": {k: v for k, v in vars(args).items() if k not in ("out", "worker")},
+        "settings": settings(args),
         "implementations": [r.describe() for r in runners],
         "table": {n: {s: summarise(eps, first) for s, eps in raw[n].items()} for n in raw},
         "training_split": {
@@ -414,6 +414,15 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
         json.dump(data, f, indent=2)
         tmp = f.name
     os.replace(tmp, path)
+
+
+def settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The command line as JSON values (``--compare-tree`` is a path)."""
+    return {
+        k: str(v) if isinstance(v, Path) else v
+        for k, v in vars(args).items()
+        if k not in ("out", "worker")
+    }
 
 
 def print_table(report: dict[str, Any]) -> None:

@@ -40,6 +40,12 @@ def test_step_cost_writes_the_table_and_the_splits(tmp_path, capsys):
     assert "| two_seeds |" in capsys.readouterr().out
 
 
+def test_step_cost_settings_are_json_with_a_compared_tree(tmp_path):
+    # --compare-tree is a Path: the report once failed to write after the whole measurement.
+    args = step_cost._parser().parse_args(["--compare-tree", str(tmp_path), "--out", "x.json"])
+    assert json.loads(json.dumps(step_cost.settings(args)))["compare_tree"] == str(tmp_path)
+
+
 def test_batched_envs_prototype_agrees_and_writes_its_table(tmp_path):
     out = tmp_path / "batched_envs.json"
     args = ["--ns", "1", "2", "--reps", "1", "--steps", "1", "--scenarios", "mixed"]
