@@ -15,6 +15,10 @@ TORCH_SPEC  ?= torch==2.13.0
 PIP_FLAGS   ?= --quiet --disable-pip-version-check
 VENV_FLAGS  ?=
 TEST_EXTRAS ?= dev,ray
+# The suite runs on TEST_WORKERS processes (pytest-xdist), a test module per process at a time
+# (--dist loadscope) so that a module's shared fixture (a local Ray, a trained run) is built once.
+TEST_WORKERS ?= 2
+PYTEST      := -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 ifdef SIMIC_PYTHON
   PY := $(SIMIC_PYTHON)
   STAMP := .simic-installed-external
@@ -37,11 +41,11 @@ demo: $(STAMP)
 test: $(TEST_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -q
+	$(PY) $(PYTEST)
 
 # The same suite in file order: tests must pass in any order, this one included.
 test-ordered: $(TEST_STAMP)
-	$(PY) -m pytest -q -p no:randomly
+	$(PY) $(PYTEST) -p no:randomly
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

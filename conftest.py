@@ -7,6 +7,8 @@ bits), and a test run does not fight a neighbour's processes for the cores.
 
 import re
 import sys
+import time
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -21,8 +23,16 @@ RAY_PROCESS = re.compile(
 torch.set_num_threads(1)
 
 
-def _ray_children() -> list[str]:
-    """Command lines of this process's children that are Ray's (raylet, gcs_server, workers)."""
+def _ray_children(grace_s: float = 0.0) -> list[str]:
+    """Command lines of this process's children that are Ray's (raylet, gcs_server, workers),
+    after waiting up to ``grace_s`` seconds for them to finish exiting."""
+    deadline = time.monotonic() + grace_s
+    while (found := _ray_children_now()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return found
+
+
+def _ray_children_now() -> list[str]:
     import os
     from pathlib import Path
 
@@ -38,15 +48,18 @@ def _ray_children() -> list[str]:
     return found
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """No test may leave a Ray running: every command and fixture stops the Ray it started."""
-    problem = None
+@pytest.fixture(scope="session", autouse=True)
+def _no_ray_outlives_the_tests() -> Iterator[None]:
+    """No test may leave a Ray running: every command and fixture stops the Ray it started.
+
+    Checked when the session's fixtures are torn down (after every module's), and failed as a
+    teardown error: under pytest-xdist that is reported from each worker, where an exit status
+    set in ``pytest_sessionfinish`` would be lost.
+    """
+    yield
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
         ray.shutdown()
-        problem = "a test left Ray initialised (a fixture or command did not stop it)"
-    elif sys.platform == "linux" and (left := _ray_children()):
-        problem = f"Ray processes outlived the tests: {left}"
-    if problem is not None:
-        print(f"\nconftest: {problem}", file=sys.stderr)
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        pytest.fail("a test left Ray initialised (a fixture or command did not stop it)")
+    if sys.platform == "linux" and (left := _ray_children(grace_s=5.0)):
+        pytest.fail(f"Ray processes outlived the tests: {left}")
