@@ -10,6 +10,7 @@ A run folder holds everything a run needs to be inspected, resumed and evaluated
     RUN/checkpoints/latest.zip     the latest checkpoint (periodic, on Ctrl-C, and at the end)
     RUN/evaluations.json           every periodic evaluation (timesteps, mean return, accuracy)
     RUN/warm_start.json            with --warm-start: how well PPO cloned the teacher first
+    RUN/demonstrations.npz         with --warm-start-anchor: the teacher samples PPO keeps near
     RUN/tb/                        TensorBoard logs
 
 Every file is written atomically (temporary file + rename), so an interrupted run leaves a
@@ -54,7 +55,11 @@ Printer = Callable[[str], None]
 BEST_FILE = "best_model.zip"
 CHECKPOINT_FILE, EVALUATIONS_FILE = "checkpoints/latest.zip", "evaluations.json"
 WARM_START_FILE = "warm_start.json"
-RUN_FILES = (CONFIG_FILE, MODEL_FILE, BEST_FILE, CHECKPOINT_FILE, EVALUATIONS_FILE, WARM_START_FILE)
+DEMOS_FILE = "demonstrations.npz"
+RUN_FILES = (
+    CONFIG_FILE, MODEL_FILE, BEST_FILE, CHECKPOINT_FILE, EVALUATIONS_FILE, WARM_START_FILE,
+    DEMOS_FILE,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -243,8 +248,12 @@ def _new_model(config: TrainConfig, vec_env: VecEnv, run: Path) -> MaskablePPO:
     )
 
 
-def _warm_start(model: MaskablePPO, config: TrainConfig, run: Path, out: Printer) -> None:
-    """Clone the teacher into the new model (see :mod:`simic.warmstart`); report in the run."""
+def _warm_start(
+    model: MaskablePPO, config: TrainConfig, run: Path, out: Printer
+) -> warmstart.Demonstrations:
+    """Clone the teacher into the new model (see :mod:`simic.warmstart`); report in the run.
+
+    With an anchor, the demonstrations are kept in the run folder for a resumed run."""
     rng = np.random.default_rng(config.seed)  # training-range seeds, fixed by the run's seed
     seeds = [int(s) for s in rng.integers(10**9, 2 * 10**9, config.warm_start_episodes)]
     env = make_env(config.env, config.env_kwargs)
@@ -254,11 +263,30 @@ def _warm_start(model: MaskablePPO, config: TrainConfig, run: Path, out: Printer
         env.close()
     report = warmstart.clone(model, demos, epochs=config.warm_start_epochs, seed=config.seed)
     atomic_write_text(run / WARM_START_FILE, json.dumps(report.to_dict(), indent=1))
+    if config.warm_start_anchor:
+        warmstart.save_demonstrations(demos, run / DEMOS_FILE)
     out(
         f"warm start: cloned {config.warm_start} from {report.samples} steps of "
         f"{report.episodes} episodes (teacher return {report.teacher_return:.3f}): "
         f"{100 * report.accuracy:.1f}% of its actions, value RMSE {report.value_rmse:.3f}"
     )
+    return demos
+
+
+def _anchor(
+    config: TrainConfig, run: Path, demos: warmstart.Demonstrations | None
+) -> warmstart.CloneAnchor | None:
+    """The clone anchor, on this run's demonstrations (read back from the run when resumed)."""
+    if not config.warm_start_anchor:
+        return None
+    if demos is None:
+        if not (run / DEMOS_FILE).is_file():
+            raise SimicError(
+                f"{run} trains with warm_start_anchor but has no {DEMOS_FILE} to anchor to "
+                "(it was started before anchors existed): start it again in a new folder"
+            )
+        demos = warmstart.load_demonstrations(run / DEMOS_FILE)
+    return warmstart.CloneAnchor(demos, config.warm_start_anchor, seed=config.seed)
 
 
 def check_run_folder(run: Path, resume: bool, checkpoint: str = CHECKPOINT_FILE) -> bool:
@@ -325,8 +353,10 @@ def _train_in(
         )
         provenance.record(model, signature)
         atomic_write_text(run / CONFIG_FILE, json.dumps(config.to_dict(), indent=1))
+        demos = None
         if config.warm_start and not from_checkpoint:
-            _warm_start(model, config, run, out)
+            demos = _warm_start(model, config, run, out)
+        anchor = _anchor(config, run, demos)
         remaining = config.timesteps - model.num_timesteps
         if remaining <= 0:
             status = 0
@@ -336,7 +366,7 @@ def _train_in(
             )
             return TrainResult(run, model.num_timesteps, interrupted=False)
         eval_cb = _eval_callback(config, run, resumed=from_checkpoint)
-        status = _learn(model, config, run, remaining, eval_cb, out)
+        status = _learn(model, config, run, remaining, [eval_cb, anchor], out)
     finally:
         torch.set_num_threads(threads)
         _close(vec_env, interrupted=status != 0)
@@ -349,15 +379,14 @@ def _learn(
     config: TrainConfig,
     run: Path,
     remaining: int,
-    eval_cb: HeldOutEval | None,
+    extra: list[BaseCallback | None],
     out: Printer,
 ) -> int:
     """Train; returns 0, or the exit status of the signal that stopped training."""
     callbacks: list[BaseCallback] = [
         AtomicCheckpoint(run / CHECKPOINT_FILE, config.checkpoint_every)
     ]
-    if eval_cb is not None:
-        callbacks.append(eval_cb)
+    callbacks += [callback for callback in extra if callback is not None]
     out(
         f"training MaskablePPO on {config.env}: {model.num_timesteps} -> {config.timesteps} "
         f"timesteps, {config.n_envs} env(s), run folder {run}"

@@ -171,6 +171,14 @@ class TrainConfig:
     warm_start_epochs: int = field(
         default=30, metadata=doc("passes over the teacher's samples when cloning them")
     )
+    warm_start_anchor: int = field(
+        default=0,
+        metadata=doc(
+            "behaviour-cloning minibatches on the teacher's samples after every PPO update "
+            "(0: none): the clone's choices stay where PPO's own episodes do not outweigh them",
+            metavar="STEPS",
+        ),
+    )
 
     def __post_init__(self) -> None:
         resolve_env_id(self.env)
@@ -189,6 +197,7 @@ class TrainConfig:
             ("eval_seed", 0),
             ("warm_start_episodes", 1),
             ("warm_start_epochs", 1),
+            ("warm_start_anchor", 0),
         ):
             require_int(name, getattr(self, name), low, SimicError)
         if not isinstance(self.out, str) or not self.out:
@@ -197,6 +206,11 @@ class TrainConfig:
         self.ppo.check_rollout(self.n_envs)
         if self.warm_start and self.warm_start not in list_policies():
             raise UnknownChoiceError("warm_start teacher", self.warm_start, list_policies())
+        if self.warm_start_anchor and not self.warm_start:
+            raise SimicError(
+                f"warm_start_anchor {self.warm_start_anchor} anchors PPO to a teacher's "
+                "demonstrations: name the teacher with warm_start (e.g. --warm-start heuristic)"
+            )
         self._check_engine()
 
     def _check_engine(self) -> None:

@@ -7,18 +7,27 @@ above that floor instead of climbing to it. Both heads are fitted: the actor to 
 actions (masked cross-entropy), the critic to the returns the teacher got, so that the first
 PPO updates see sensible advantages instead of tearing the cloned policy down.
 
-This only uses the model's public policy object (``model.policy``), before ``learn``: PPO itself
+PPO may then be kept near the clone: :class:`CloneAnchor` (a callback) takes a few
+behaviour-cloning minibatches on the same demonstrations after every PPO update, so that an
+update made for one instance does not drag along the clone's choice on another whose observed
+context is close (``warm_start_anchor``).
+
+This only uses the model's public policy object (``model.policy``) and a callback: PPO itself
 is not subclassed.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
+from stable_baselines3.common.callbacks import BaseCallback
 
 from simic.policies import make_policy
 
@@ -75,6 +84,36 @@ def collect(env: gym.Env, teacher: str, seeds: list[int], gamma: float) -> Demon
         np.asarray(returns, dtype=np.float32),
         tuple(totals),
     )
+
+
+def save_demonstrations(demos: Demonstrations, path: Path) -> None:
+    """Write ``demos`` to ``path`` (``.npz``) atomically: a resumed run anchors to the same ones."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(
+                f,
+                observations=demos.observations,
+                masks=demos.masks,
+                actions=demos.actions,
+                returns=demos.returns,
+                episode_returns=np.asarray(demos.episode_returns, dtype=np.float64),
+            )
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_demonstrations(path: Path) -> Demonstrations:
+    with np.load(path) as data:
+        return Demonstrations(
+            data["observations"],
+            data["masks"],
+            data["actions"],
+            data["returns"],
+            tuple(float(r) for r in data["episode_returns"]),
+        )
 
 
 def _returns_to_go(rewards: list[float], gamma: float) -> list[float]:
@@ -138,3 +177,46 @@ def _report(
         accuracy=float((predicted == actions).float().mean()),
         value_rmse=float(torch.sqrt(torch.mean((values - returns) ** 2))),
     )
+
+
+class CloneAnchor(BaseCallback):
+    """``steps`` behaviour-cloning minibatches on ``demos`` after every PPO update.
+
+    Runs when a rollout starts, except the first of each ``learn`` call (no update precedes
+    it), on the policy's own optimizer: the actor's masked cross-entropy to the teacher's
+    actions, as :func:`clone` fits it. Minibatches are drawn from a generator seeded by
+    ``seed``, so a run is reproducible.
+    """
+
+    def __init__(
+        self, demos: Demonstrations, steps: int, *, batch_size: int = 256, seed: int = 0
+    ) -> None:
+        super().__init__()
+        self.demos, self.steps, self.batch_size = demos, steps, batch_size
+        self.rng = np.random.default_rng(seed)
+        self._rollouts = 0
+
+    def _on_training_start(self) -> None:
+        self._rollouts = 0
+
+    def _on_rollout_start(self) -> None:
+        self._rollouts += 1
+        if self._rollouts == 1 or self.steps == 0:
+            return
+        policy, demos = self.model.policy, self.demos
+        obs = torch.as_tensor(demos.observations, device=policy.device)
+        actions = torch.as_tensor(demos.actions, device=policy.device)
+        policy.set_training_mode(True)
+        for _ in range(self.steps):
+            idx = self.rng.integers(0, len(actions), self.batch_size)
+            _, log_prob, _ = policy.evaluate_actions(
+                obs[idx], actions[idx], action_masks=demos.masks[idx]
+            )
+            loss = -log_prob.mean()
+            policy.optimizer.zero_grad()
+            loss.backward()
+            policy.optimizer.step()
+        policy.set_training_mode(False)
+
+    def _on_step(self) -> bool:
+        return True
