@@ -70,10 +70,11 @@ EVALS = RESULTS / "proof_eval"
 MODELS = RESULTS / "models"
 RECIPE = HERE / "configs" / "family_recipe.yaml"
 ATTEMPTS = RESULTS / "attempts"
-RECIPE_KEYS = (  # what the attempts table shows of a recipe (ppo.* default to PPOConfig's)
+RECIPE_KEYS = (  # what the attempts table shows of a recipe (left out: the default)
     "timesteps",
     "warm_start",
     "warm_start_epochs",
+    "warm_start_anchor",
     "ppo.learning_rate",
     "ppo.clip_range",
     "ppo.ent_coef",
@@ -511,13 +512,13 @@ def _archived_recipe(models: Path | None) -> dict[str, Any]:
 
 
 def _recipe_summary(recipe: dict[str, Any]) -> str:
-    defaults = PPOConfig()
+    defaults = {"": TrainConfig(), "ppo": PPOConfig()}  # what a key left out means
     parts = []
     for key in RECIPE_KEYS:
         section, _, name = key.rpartition(".")
         value = recipe.get(section, {}).get(name) if section else recipe.get(name)
-        if value is None and section == "ppo":
-            value = getattr(defaults, name)
+        if value is None:
+            value = getattr(defaults[section], name)
         parts.append(f"{name}={value}")
     return ", ".join(parts) if recipe else "?"
 

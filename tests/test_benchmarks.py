@@ -143,7 +143,8 @@ def test_learning_proof_report_figure_and_readme_come_from_the_evaluations(tmp_p
         if line.startswith(("| attempt0 ", "| this report "))
     ]
     assert len(rows) == 2
-    assert "timesteps=99, warm_start=None" in rows[0] and "ent_coef=0.5, n_epochs=10" in rows[0]
+    assert "timesteps=99, warm_start=, warm_start_epochs=30, warm_start_anchor=0" in rows[0]
+    assert "ent_coef=0.5, n_epochs=10" in rows[0]
     assert "| +0.075 ± 0.000 |" in rows[0] and "| 2/2 |" in rows[0]
 
     # An evaluation still running (partial results) is left out, and the report says so.
