@@ -326,6 +326,12 @@ class Runner:
                 process.terminate()  # SIGTERM: simic saves a checkpoint / partial results
 
 
+def _recorded_wall() -> dict[str, Any]:
+    """The wall times of the results file on disk (empty without one)."""
+    path = RESULTS / "learning_proof.json"
+    return json.loads(path.read_text()).get("wall_s", {}) if path.is_file() else {}
+
+
 def _add_wall(path: Path, seconds: float) -> None:
     total = json.loads(path.read_text())["wall_s"] if path.is_file() else 0.0
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -553,8 +559,12 @@ def _wall_lines(wall: dict[str, Any]) -> list[str]:
         f"{wall['parallel']} cores; summed over resumed sessions): {runs}.",
         f"Evaluation: {wall['evaluate'] / 60:.1f} min of wall time summed over "
         f"{wall['evaluations']} evaluation jobs ({wall['parallel']} at a time, one core each); "
-        f"this invocation: {wall['invocation'] / 60:.1f} min.",
+        f"the proof's invocation: {_minutes(wall['invocation'])}.",
     ]
+
+
+def _minutes(seconds: float | None) -> str:
+    return "not recorded" if seconds is None else f"{seconds / 60:.1f} min"
 
 
 def _means_table(means: dict[str, Any]) -> list[str]:
@@ -677,11 +687,14 @@ def main(argv: list[str] | None = None) -> int:
         except JobFailedError as exc:
             print(f"learning_proof: {exc}", file=sys.stderr)
             return 1
-    write_report(args, time.perf_counter() - started)
+    write_report(args, None if args.report_only else time.perf_counter() - started)
     return 0
 
 
-def write_report(args: argparse.Namespace, invocation_s: float) -> dict[str, Any]:
+def write_report(args: argparse.Namespace, invocation_s: float | None) -> dict[str, Any]:
+    """Report from the evaluations on disk; ``invocation_s=None`` (``--report-only``) keeps the
+    recorded proof's wall time. Wall times the disk no longer has (the raw run and evaluation
+    folders are not committed) are kept from the previous results file."""
     names = [f"run{k}" for k in range(1, args.runs + 1)]
     tables = {f: family_table(f, [*BASELINES, *names]) for f in FAMILIES}
     evals = [
@@ -689,13 +702,19 @@ def write_report(args: argparse.Namespace, invocation_s: float) -> dict[str, Any
         for f in FAMILIES
         for p in [*BASELINES, *names]
     ]
+    before = _recorded_wall()
+    train_s = {r: _wall(RUNS / r / WALL_FILE) for r in names}
+    eval_s = [w for w in map(_wall, evals) if w is not None]
     result = {
         "wall_s": {
-            "train_per_run": {r: _wall(RUNS / r / WALL_FILE) for r in names},
-            "evaluate": sum(_wall(p) or 0.0 for p in evals),
+            "train_per_run": {
+                r: before.get("train_per_run", {}).get(r) if s is None else s
+                for r, s in train_s.items()
+            },
+            "evaluate": sum(eval_s) if eval_s else before.get("evaluate", 0.0),
             "evaluations": len(evals),
             "parallel": args.parallel,
-            "invocation": invocation_s,
+            "invocation": before.get("invocation") if invocation_s is None else invocation_s,
         },
         "config": str(args.config.resolve().relative_to(ROOT)),
         "recipe": load_config_file(args.config),

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import re
+import shutil
 
 import pytest
 
@@ -127,6 +128,11 @@ def test_learning_proof_report_figure_and_readme_come_from_the_evaluations(tmp_p
     assert "| Grow-Family-v0 | heuristic |" in text and "2/2" in text
     assert json.loads((tmp_path / "learning_proof.json").read_text())["episodes"] == 5
     assert "Partial" not in text
+
+    # Redrawn where the raw folders are gone (a clone): the recorded wall times are kept.
+    shutil.rmtree(tmp_path / "runs")
+    again = proof.write_report(args, invocation_s=None)["wall_s"]
+    assert again["train_per_run"]["run1"] == 90.0 and again["invocation"] == 1.0
     assert re.search(r"\| this report \| timesteps=\d+, warm_start=schedule-best", report)
 
     # An earlier attempt, archived with the recipe that made it, gets its own row.
