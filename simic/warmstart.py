@@ -18,8 +18,7 @@ is not subclassed.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
+from envs.atomic import atomic_write_bytes
 from simic.policies import make_policy
 
 
@@ -88,21 +88,16 @@ def collect(env: gym.Env, teacher: str, seeds: list[int], gamma: float) -> Demon
 
 def save_demonstrations(demos: Demonstrations, path: Path) -> None:
     """Write ``demos`` to ``path`` (``.npz``) atomically: a resumed run anchors to the same ones."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(
-                f,
-                observations=demos.observations,
-                masks=demos.masks,
-                actions=demos.actions,
-                returns=demos.returns,
-                episode_returns=np.asarray(demos.episode_returns, dtype=np.float64),
-            )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        observations=demos.observations,
+        masks=demos.masks,
+        actions=demos.actions,
+        returns=demos.returns,
+        episode_returns=np.asarray(demos.episode_returns, dtype=np.float64),
+    )
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_demonstrations(path: Path) -> Demonstrations:
@@ -195,22 +190,27 @@ class CloneAnchor(BaseCallback):
         self.demos, self.steps, self.batch_size = demos, steps, batch_size
         self.rng = np.random.default_rng(seed)
         self._rollouts = 0
+        self._tensors: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def _on_training_start(self) -> None:
         self._rollouts = 0
+        device = self.model.policy.device  # the demonstrations move there once per learn call
+        self._tensors = (
+            torch.as_tensor(self.demos.observations, device=device),
+            torch.as_tensor(self.demos.actions, device=device),
+        )
 
     def _on_rollout_start(self) -> None:
         self._rollouts += 1
         if self._rollouts == 1 or self.steps == 0:
             return
-        policy, demos = self.model.policy, self.demos
-        obs = torch.as_tensor(demos.observations, device=policy.device)
-        actions = torch.as_tensor(demos.actions, device=policy.device)
+        assert self._tensors is not None  # set when training starts
+        (obs, actions), policy = self._tensors, self.model.policy
         policy.set_training_mode(True)
         for _ in range(self.steps):
             idx = self.rng.integers(0, len(actions), self.batch_size)
             _, log_prob, _ = policy.evaluate_actions(
-                obs[idx], actions[idx], action_masks=demos.masks[idx]
+                obs[idx], actions[idx], action_masks=self.demos.masks[idx]
             )
             loss = -log_prob.mean()
             policy.optimizer.zero_grad()
