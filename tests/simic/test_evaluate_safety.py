@@ -13,6 +13,7 @@ from simic import evaluate as evaluate_module
 from simic.cli import main
 from simic.evaluate import EvaluateConfig, evaluate
 from simic.signals import Terminated
+from tests.simic.processes import EXIT_TIMEOUT_S, running
 from tests.simic.test_train import SMALL
 
 
@@ -95,13 +96,13 @@ def test_sigterm_during_a_parallel_evaluation_writes_partial_results(tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "simic", "evaluate", "--policy", "nogrow", "--episodes", "200"]
     cmd += ["--n-envs", "2", "--out", str(out), "--env-kwargs", "budget=4"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while not out.exists() and time.time() < deadline:
-        time.sleep(0.2)
-    time.sleep(6)  # some episodes finish
-    proc.send_signal(signal.SIGTERM)
-    stdout, stderr = proc.communicate(timeout=60)
+    with running(cmd, stderr=subprocess.PIPE) as proc:
+        deadline = time.time() + 60
+        while not out.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(6)  # some episodes finish
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=EXIT_TIMEOUT_S)
     assert proc.returncode == 143, stderr
     assert "Traceback" not in stderr + stdout
     data = json.loads((out / "results.json").read_text())

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ from sb3_contrib import MaskablePPO
 
 from simic.cli import main
 from simic.train import TrainConfig
+from tests.simic.processes import EXIT_TIMEOUT_S, running
 
 SMALL = [
     "--env-kwargs",
@@ -168,13 +168,13 @@ def test_sigint_leaves_a_loadable_checkpoint_and_config(tmp_path):
         "100000",
         *SMALL,
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 60
-    while not (run / "config.json").exists() and time.time() < deadline:
-        time.sleep(0.2)
-    time.sleep(3)  # let it train a little
-    os.kill(proc.pid, signal.SIGINT)
-    output, _ = proc.communicate(timeout=60)
+    with running(cmd) as proc:
+        deadline = time.time() + 60
+        while not (run / "config.json").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(3)  # let it train a little
+        os.kill(proc.pid, signal.SIGINT)
+        output, _ = proc.communicate(timeout=EXIT_TIMEOUT_S)
     assert proc.returncode == 130, output
     assert "interrupted at" in output and "--resume" in output
     model = MaskablePPO.load(run / "checkpoints" / "latest.zip")

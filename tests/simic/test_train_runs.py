@@ -15,6 +15,7 @@ from sb3_contrib import MaskablePPO
 from simic.cli import main
 from simic.runfolder import LOCK_FILE
 from simic.train import TrainConfig
+from tests.simic.processes import EXIT_TIMEOUT_S, running
 from tests.simic.test_train import SMALL, _snapshot
 
 
@@ -79,14 +80,13 @@ def test_two_processes_training_into_one_folder_one_refuses(tmp_path):
     run = tmp_path / "RUN"
     cmd = [sys.executable, "-m", "simic", "train", "--out", str(run), "--timesteps", "100000"]
     cmd += ["--eval-every", "0", *SMALL]
-    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 60
-    while not (run / "config.json").exists() and time.time() < deadline:
-        time.sleep(0.2)
-    second = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    first.send_signal(signal.SIGINT)
-    # Generous: on a machine busy with other work, saving and exiting once took over 60 s.
-    first.communicate(timeout=300)
+    with running(cmd) as first:
+        deadline = time.time() + 60
+        while not (run / "config.json").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        second = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=EXIT_TIMEOUT_S)
     assert second.returncode == 2, second.stderr
     assert "in use by another process" in second.stderr
     assert f"pid {first.pid}" in second.stderr
@@ -97,13 +97,13 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path):
     run = tmp_path / "RUN"
     cmd = [sys.executable, "-m", "simic", "train", "--out", str(run), "--timesteps", "100000"]
     cmd += ["--eval-every", "0", "--checkpoint-every", "100000", *SMALL]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 60
-    while not (run / "config.json").exists() and time.time() < deadline:
-        time.sleep(0.2)
-    time.sleep(3)  # let it train a little
-    proc.terminate()
-    output, _ = proc.communicate(timeout=60)
+    with running(cmd) as proc:
+        deadline = time.time() + 60
+        while not (run / "config.json").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(3)  # let it train a little
+        proc.terminate()
+        output, _ = proc.communicate(timeout=EXIT_TIMEOUT_S)
     assert proc.returncode == 143, output
     assert "terminated at" in output and "Traceback" not in output
     assert _steps(run / "checkpoints" / "latest.zip") > 0
