@@ -326,10 +326,17 @@ class Runner:
                 process.terminate()  # SIGTERM: simic saves a checkpoint / partial results
 
 
-def _recorded_wall() -> dict[str, Any]:
-    """The wall times of the results file on disk (empty without one)."""
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it (a recipe may live anywhere)."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(resolved)
+
+
+def _recorded_wall(recipe: dict[str, Any]) -> dict[str, Any]:
+    """The wall times of the results file on disk, if the same recipe made it (else empty)."""
     path = RESULTS / "learning_proof.json"
-    return json.loads(path.read_text()).get("wall_s", {}) if path.is_file() else {}
+    recorded = json.loads(path.read_text()) if path.is_file() else {}
+    return recorded.get("wall_s", {}) if recorded.get("recipe") == recipe else {}
 
 
 def _add_wall(path: Path, seconds: float) -> None:
@@ -702,7 +709,8 @@ def write_report(args: argparse.Namespace, invocation_s: float | None) -> dict[s
         for f in FAMILIES
         for p in [*BASELINES, *names]
     ]
-    before = _recorded_wall()
+    recipe = load_config_file(args.config)
+    before = _recorded_wall(recipe)  # another recipe's times never stand in for this one's
     train_s = {r: _wall(RUNS / r / WALL_FILE) for r in names}
     eval_s = [w for w in map(_wall, evals) if w is not None]
     result = {
@@ -716,8 +724,8 @@ def write_report(args: argparse.Namespace, invocation_s: float | None) -> dict[s
             "parallel": args.parallel,
             "invocation": before.get("invocation") if invocation_s is None else invocation_s,
         },
-        "config": str(args.config.resolve().relative_to(ROOT)),
-        "recipe": load_config_file(args.config),
+        "config": _shown(args.config),
+        "recipe": recipe,
         "episodes": args.episodes,
         "seed": args.seed,
         "families": report(tables, args.runs),

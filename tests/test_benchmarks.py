@@ -6,8 +6,10 @@ import re
 import shutil
 
 import pytest
+import yaml
 
 from benchmarks import batched_envs, checkpoint_memory, env_overhead, step_cost
+from simic.envutil import load_config_file
 
 
 def test_env_overhead_prints_the_ratio_last(capsys):
@@ -133,6 +135,11 @@ def test_learning_proof_report_figure_and_readme_come_from_the_evaluations(tmp_p
     shutil.rmtree(tmp_path / "runs")
     again = proof.write_report(args, invocation_s=None)["wall_s"]
     assert again["train_per_run"]["run1"] == 90.0 and again["invocation"] == 1.0
+    other = tmp_path / "other_recipe.yaml"  # another recipe's recorded times are not reused
+    other.write_text(yaml.safe_dump({**load_config_file(proof.RECIPE), "timesteps": 7}))
+    fresh = proof.write_report(argparse.Namespace(**{**vars(args), "config": other}), None)
+    assert fresh["wall_s"]["train_per_run"]["run1"] is None
+    assert fresh["wall_s"]["invocation"] is None
     assert re.search(r"\| this report \| timesteps=\d+, warm_start=schedule-best", report)
 
     # An earlier attempt, archived with the recipe that made it, gets its own row.
