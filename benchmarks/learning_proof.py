@@ -79,6 +79,7 @@ RECIPE_KEYS = (  # what the attempts table shows of a recipe (left out: the defa
     "ppo.clip_range",
     "ppo.ent_coef",
     "ppo.n_epochs",
+    "ppo.context_bumps",
 )
 README = ROOT / "README.md"
 TRAINING_FAMILY = "simic/Grow-Family-v0"

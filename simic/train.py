@@ -41,7 +41,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from envs.atomic import atomic_write_text, default_file_mode
-from simic import provenance, warmstart
+from simic import context_features, provenance, warmstart
 from simic.envutil import check_env_kwargs, make_env
 from simic.errors import SimicError
 from simic.runfolder import CONFIG_FILE, MODEL_FILE, claim
@@ -236,7 +236,14 @@ def _eval_callback(config: TrainConfig, run: Path, resumed: bool) -> HeldOutEval
 
 
 # ----------------------------------------------------------------------------------- train
-def _new_model(config: TrainConfig, vec_env: VecEnv, run: Path) -> MaskablePPO:
+def _new_model(
+    config: TrainConfig, vec_env: VecEnv, run: Path, context: tuple[int, ...]
+) -> MaskablePPO:
+    kwargs = config.ppo.model_kwargs()
+    if config.ppo.context_bumps:
+        kwargs["policy_kwargs"].update(
+            context_features.policy_kwargs(context, config.ppo.context_bumps)
+        )
     return MaskablePPO(
         "MlpPolicy",
         vec_env,
@@ -244,7 +251,7 @@ def _new_model(config: TrainConfig, vec_env: VecEnv, run: Path) -> MaskablePPO:
         device=config.device,
         tensorboard_log=str(run / "tb"),
         verbose=0,
-        **config.ppo.model_kwargs(),
+        **kwargs,
     )
 
 
@@ -324,12 +331,18 @@ def train(
         raise SimicError("--address names a Ray cluster for --engine rllib; sb3 trains here")
     run = Path(config.out)
     # Bad kwargs fail before a file is written; the env's signature goes into every model file.
-    signature = provenance.EnvSignature.of(check_env_kwargs(config.env, config.env_kwargs))
+    base = check_env_kwargs(config.env, config.env_kwargs)
+    signature = provenance.EnvSignature.of(base)
+    context = (
+        context_features.context_indices(base.layout, config.env)
+        if config.ppo.context_bumps
+        else ()
+    )
     with claim(run, files=RUN_FILES), sigterm_interrupts():
         from_checkpoint = check_run_folder(run, resume)
         if resume and not from_checkpoint:
             out(f"{run} has no checkpoint yet (it stopped before the first one); starting at 0")
-        return _train_in(config, run, from_checkpoint, signature, out)
+        return _train_in(config, run, from_checkpoint, signature, context, out)
 
 
 def _train_in(
@@ -337,6 +350,7 @@ def _train_in(
     run: Path,
     from_checkpoint: bool,
     signature: provenance.EnvSignature,
+    context: tuple[int, ...],
     out: Printer,
 ) -> TrainResult:
     vec_env = eval_cb = None
@@ -349,7 +363,7 @@ def _train_in(
         model = (
             _load_checkpoint(run, vec_env, config.device)
             if from_checkpoint
-            else _new_model(config, vec_env, run)
+            else _new_model(config, vec_env, run, context)
         )
         provenance.record(model, signature)
         atomic_write_text(run / CONFIG_FILE, json.dumps(config.to_dict(), indent=1))

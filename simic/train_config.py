@@ -55,6 +55,15 @@ class PPOConfig:
     net_arch: tuple[int, ...] = field(
         default=(64, 64), metadata=doc("hidden layer widths of the policy and value networks")
     )
+    context_bumps: int = field(
+        default=0,
+        metadata=doc(
+            "task families: Gaussian bumps per context feature (price, host size) added to the "
+            "policy's input, so instances get weights of their own (0: none, else 2 or more; "
+            "simic.context_features)",
+            metavar="K",
+        ),
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.net_arch, (list, tuple)) or not all(
@@ -67,6 +76,11 @@ class PPOConfig:
         object.__setattr__(self, "net_arch", tuple(self.net_arch))
         for name in ("n_steps", "n_epochs"):
             require_int(f"ppo.{name}", getattr(self, name), 1, SimicError)
+        require_int("ppo.context_bumps", self.context_bumps, 0, SimicError)
+        if self.context_bumps == 1:
+            raise SimicError(
+                "ppo.context_bumps must be 0 (none) or 2 or more (one bump is no encoding), got 1"
+            )
         # A minibatch of one sample normalizes its advantage by a std of NaN (SB3 asserts > 1).
         require_int("ppo.batch_size", self.batch_size, 2, SimicError)
         bounds = {
@@ -107,6 +121,7 @@ class PPOConfig:
     def model_kwargs(self) -> dict[str, Any]:
         kwargs = dataclasses.asdict(self)
         arch = list(kwargs.pop("net_arch"))
+        kwargs.pop("context_bumps")  # needs the env's layout: simic.train adds the extractor
         return {**kwargs, "policy_kwargs": {"net_arch": {"pi": arch, "vf": arch}}}
 
 
@@ -221,6 +236,11 @@ class TrainConfig:
             raise SimicError(
                 "num_env_runners is an RLlib setting; add --engine rllib or drop it (sb3 runs "
                 "its n_envs environments in subprocesses)"
+            )
+        if self.engine == "rllib" and self.ppo.context_bumps:
+            raise SimicError(
+                "ppo.context_bumps is a stable-baselines3 features extractor and has no RLlib "
+                "counterpart; drop it or train with --engine sb3"
             )
         if self.engine == "rllib" and self.warm_start:
             raise SimicError(
