@@ -502,8 +502,9 @@ def attempts_table(result: dict[str, Any]) -> list[str]:
         "## Every recipe tried (family-average return, PPO pooled − baseline, 95% CI)",
         "",
         "| attempt | recipe | " + " | ".join(bases) + " | runs ≥ schedule-best "
+        "| runs never worse than the heuristic "
         f"| {HELD_OUT_FAMILY.split('/')[-1]}: − heuristic |",
-        "|---" * (len(bases) + 4) + "|",
+        "|---" * (len(bases) + 5) + "|",
     ]
     for name, res, models in rows:
         recipe = res.get("recipe") or _archived_recipe(models)
@@ -515,9 +516,21 @@ def attempts_table(result: dict[str, Any]) -> list[str]:
             for r in fam["runs"]
             if "schedule-best" in fam["paired"].get(r, {})
         ]
-        cells += [f"{sum(per_run)}/{len(per_run)}", _pooled_cell(held, "heuristic")]
+        cells += [f"{sum(per_run)}/{len(per_run)}", _never_worse(fam)]
+        cells.append(_pooled_cell(held, "heuristic"))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _never_worse(fam: dict[str, Any]) -> str:
+    """Runs with no training instance significantly worse than the heuristic (CI below 0)."""
+    runs = [
+        fam["paired"][r]["heuristic"]
+        for r in fam["runs"]
+        if "heuristic" in fam["paired"].get(r, {})
+    ]
+    fine = [all(i["high"] >= 0 for i in run["return"]["instances"].values()) for run in runs]
+    return f"{sum(fine)}/{len(fine)}"
 
 
 def _archived_recipe(models: Path | None) -> dict[str, Any]:

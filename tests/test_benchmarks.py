@@ -92,6 +92,17 @@ def _proof_csv(folder, policy, base, gain=0.0):
     (folder / "results.json").write_text('{"partial": false}')
 
 
+def test_a_run_with_one_instance_significantly_below_the_heuristic_is_not_never_worse():
+    from benchmarks import learning_proof as proof
+
+    def run(*highs: float) -> dict:
+        instances = {f"i{k}": {"high": h} for k, h in enumerate(highs)}
+        return {"heuristic": {"return": {"instances": instances}}}
+
+    fam = {"runs": ["run1", "run2"], "paired": {"run1": run(0.1, 0.0), "run2": run(0.2, -0.001)}}
+    assert proof._never_worse(fam) == "1/2"
+
+
 def test_learning_proof_report_figure_and_readme_come_from_the_evaluations(tmp_path, monkeypatch):
     import argparse
 
@@ -158,7 +169,7 @@ def test_learning_proof_report_figure_and_readme_come_from_the_evaluations(tmp_p
     assert len(rows) == 2
     assert "timesteps=99, warm_start=, warm_start_epochs=30, warm_start_anchor=0" in rows[0]
     assert "ent_coef=0.5, n_epochs=10" in rows[0]
-    assert "| +0.075 ± 0.000 |" in rows[0] and "| 2/2 |" in rows[0]
+    assert "| +0.075 ± 0.000 |" in rows[0] and "| 2/2 | 2/2 |" in rows[0]
 
     # An evaluation still running (partial results) is left out, and the report says so.
     (tmp_path / "eval" / "Grow-Family-v0" / "growall" / "results.json").write_text(
