@@ -511,25 +511,28 @@ def attempts_table(result: dict[str, Any]) -> list[str]:
         fam, held = res["families"][family], res["families"][HELD_OUT_FAMILY]
         cells = [name, _recipe_summary(recipe)]
         cells += [_pooled_cell(fam, b) for b in bases]
-        per_run = [
-            fam["paired"][r]["schedule-best"]["return"]["family"]["mean"] >= 0
-            for r in fam["runs"]
-            if "schedule-best" in fam["paired"].get(r, {})
-        ]
-        cells += [f"{sum(per_run)}/{len(per_run)}", _never_worse(fam)]
+        at_least = [cell["family"]["mean"] >= 0 for cell in _per_run(fam, "schedule-best")]
+        cells += [f"{sum(at_least)}/{len(at_least)}", _never_worse(fam)]
         cells.append(_pooled_cell(held, "heuristic"))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
+def _per_run(fam: dict[str, Any], baseline: str) -> list[dict[str, Any]]:
+    """Each run's paired return cells against ``baseline`` (runs not yet evaluated left out)."""
+    return [
+        fam["paired"][r][baseline]["return"]
+        for r in fam["runs"]
+        if baseline in fam["paired"].get(r, {})
+    ]
+
+
 def _never_worse(fam: dict[str, Any]) -> str:
     """Runs with no training instance significantly worse than the heuristic (CI below 0)."""
-    runs = [
-        fam["paired"][r]["heuristic"]
-        for r in fam["runs"]
-        if "heuristic" in fam["paired"].get(r, {})
+    fine = [
+        all(_verdict(cell) != "below 0" for cell in run["instances"].values())
+        for run in _per_run(fam, "heuristic")
     ]
-    fine = [all(i["high"] >= 0 for i in run["return"]["instances"].values()) for run in runs]
     return f"{sum(fine)}/{len(fine)}"
 
 

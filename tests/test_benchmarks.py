@@ -96,7 +96,7 @@ def test_a_run_with_one_instance_significantly_below_the_heuristic_is_not_never_
     from benchmarks import learning_proof as proof
 
     def run(*highs: float) -> dict:
-        instances = {f"i{k}": {"high": h} for k, h in enumerate(highs)}
+        instances = {f"i{k}": {"low": h - 0.1, "high": h} for k, h in enumerate(highs)}
         return {"heuristic": {"return": {"instances": instances}}}
 
     fam = {"runs": ["run1", "run2"], "paired": {"run1": run(0.1, 0.0), "run2": run(0.2, -0.001)}}
