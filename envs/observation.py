@@ -207,6 +207,11 @@ class ObservationLayout:
         return len(self.features)
 
     @property
+    def context_positions(self) -> tuple[int, ...]:
+        """Where the :class:`ContextView` features sit in the vector (none for a plain env)."""
+        return tuple(i for _, i in self._context)
+
+    @property
     def space(self) -> spaces.Box:
         return spaces.Box(self.low, self.high, dtype=np.float32)
 
