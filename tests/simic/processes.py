@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,12 +14,24 @@ EXIT_TIMEOUT_S = 300
 with other work saving a checkpoint once took over 60 s."""
 
 
-def _terminal_signals() -> None:
-    # A suite started as a background job (`make test &` in a script) ignores SIGINT, and a
-    # child inherits that: it would train through the test's Ctrl-C. Reset it to the default,
-    # so the command handles SIGINT as it does in a terminal (Python then raises
-    # KeyboardInterrupt).
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+@contextmanager
+def _sigint_not_ignored() -> Iterator[None]:
+    """Children started in the block get SIGINT at its default, even if this process ignores it.
+
+    A suite run as a background job (``make test &`` in a script) ignores SIGINT, and an ignored
+    signal is inherited across exec: the child would train through the test's Ctrl-C. A handled
+    one is reset to the default instead, so the handler is swapped in for the start only (not
+    with ``preexec_fn``, which is unsafe in a process with threads, as pytest-xdist workers are).
+    """
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if not ignored or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @contextmanager
@@ -26,14 +39,9 @@ def running(cmd: list[str], **popen: Any) -> Iterator[subprocess.Popen[str]]:
     """``Popen(cmd)`` (text, stdout piped, stderr into it unless ``popen`` says otherwise),
     killed on the way out if it still runs: a failed assertion or a timeout must not leave a
     100,000-step training running beside the rest of the suite."""
-    popen = {
-        "stdout": subprocess.PIPE,
-        "stderr": subprocess.STDOUT,
-        "text": True,
-        "preexec_fn": _terminal_signals,
-        **popen,
-    }
-    proc = subprocess.Popen(cmd, **popen)
+    popen = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True, **popen}
+    with _sigint_not_ignored():
+        proc = subprocess.Popen(cmd, **popen)
     try:
         yield proc
     finally:
