@@ -235,6 +235,8 @@ def _as_folder(name: str, value: object) -> str:
     # empty path would silently mean the current folder (or, for the cache, the default one).
     if isinstance(value, str | os.PathLike):
         folder = os.fspath(value)
+        if isinstance(folder, str) and os.path.exists(folder) and not os.path.isdir(folder):
+            raise ConfigError(f"GrowthEnv {name} {folder!r} is a file, not a folder")
         if isinstance(folder, str) and folder:
             return folder
     raise ConfigError(

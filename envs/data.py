@@ -152,7 +152,13 @@ def load_mnist1d(data_dir: str | None = None) -> TaskData:
     A cache file that cannot be read (a disk error, a copy cut short) is regenerated, with a
     warning: it holds nothing that generating again does not give back exactly.
     """
-    path = Path(data_dir or cache_dir()) / f"mnist1d-v{MNIST1D_CACHE_VERSION}.npz"
+    folder = Path(data_dir or cache_dir())
+    if folder.exists() and not folder.is_dir():  # e.g. SIMIC_CACHE_DIR naming a file
+        raise DataUnavailableError(
+            f"the MNIST-1D cache folder {str(folder)!r} is a file, not a folder; point "
+            "data_dir (or SIMIC_CACHE_DIR) at a folder"
+        )
+    path = folder / f"mnist1d-v{MNIST1D_CACHE_VERSION}.npz"
     arrays = None
     if path.exists():
         try:

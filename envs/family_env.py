@@ -9,7 +9,7 @@ from envs.config import ConfigError, GrowthEnvConfig
 from envs.family import Instance, InstanceError, TaskFamily, get_family
 from envs.growth_env import GrowthEnv
 from envs.observation import PRICE_SCALE, ContextView, ObservationLayout
-from envs.tasks import get_task
+from envs.tasks import TaskSpec, get_task
 from kasmina import seeded_init
 from kasmina.validation import reject_unknown
 
@@ -64,6 +64,8 @@ class FamilyGrowthEnv(GrowthEnv):
         super().__init__(first.task, **kwargs, **first.env_kwargs())
         self.family = resolved
         self.instance = first
+        for instance in resolved.instances:  # a misfit fails here, not in some later episode
+            self._fitting(instance)
         self.layout = ObservationLayout(self.slots, self.codec.blueprints, context=True)
         self.observation_space = self.layout.space
 
@@ -80,23 +82,31 @@ class FamilyGrowthEnv(GrowthEnv):
 
     def _use(self, instance: Instance) -> None:
         """Make ``instance`` the current one: task, data, config and reward follow it."""
-        task = get_task(instance.task)
-        kwargs = {**self.family_kwargs, **instance.env_kwargs()}
-        config = GrowthEnvConfig.from_kwargs(task, kwargs)
-        slots, _ = self._host_size(instance)
-        if not set(self.slots) <= set(slots):
-            raise InstanceError(
-                f"instance {instance.name} has slots {list(slots)}; this env grows "
-                f"{list(self.slots)}, so its spaces would not fit"
-            )
-        if config.blueprint_set(task) != self.codec.blueprints:
-            raise InstanceError(f"instance {instance.name} has other blueprints than this env")
+        task, kwargs, config = self._fitting(instance)
         switch_data = task is not self.task
         self.task, self.config, self.instance = task, config, instance
         self.reward_config = config.reward_config()
         self.init_kwargs = kwargs  # a plain GrowthEnv(task, **kwargs) replays the episode
         if switch_data:
             self.data = self._load_data()
+
+    def _fitting(self, instance: Instance) -> tuple[TaskSpec, dict[str, Any], GrowthEnvConfig]:
+        """The instance's task, kwargs and config, if its spaces are this env's; else raise."""
+        task = get_task(instance.task)
+        kwargs = {**self.family_kwargs, **instance.env_kwargs()}
+        config = GrowthEnvConfig.from_kwargs(task, kwargs)
+        slots, _ = self._host_size(instance)
+        # What a plain GrowthEnv(task, **kwargs) of the instance grows: its replay must meet
+        # the same action space as the episode did.
+        grown = tuple(config.slots) if config.slots is not None else slots
+        if grown != tuple(self.slots):
+            raise InstanceError(
+                f"instance {instance.name} grows slots {list(grown)}; this env grows "
+                f"{list(self.slots)}: every instance of a family needs the same slots"
+            )
+        if config.blueprint_set(task) != self.codec.blueprints:
+            raise InstanceError(f"instance {instance.name} has other blueprints than this env")
+        return task, kwargs, config
 
     def _host_size(self, instance: Instance) -> tuple[tuple[str, ...], int]:
         """The instance host's slots and parameter count (memoised: the host is only built)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from simic.envutil import load_config_file
 from simic.options import add_options, doc, given
-from simic.raysupport import require_ray
+from simic.raysupport import check_address, require_ray
 from simic.sweep import FEATURE, run_sweep
 from simic.sweep_config import SweepConfig
 
@@ -33,6 +33,10 @@ class SweepOptions:
     resume: bool = field(
         default=False, metadata=doc("continue the stopped sweep in the storage folder")
     )
+
+    def __post_init__(self) -> None:
+        if self.address is not None:
+            check_address(self.address, "--address")
 
     def storage_folder(self, config_file: str) -> Path:
         return Path(self.storage) if self.storage else Path("runs") / Path(config_file).stem

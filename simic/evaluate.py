@@ -25,10 +25,15 @@ import dataclasses
 import json
 import math
 import multiprocessing
+import os
 import re
 import signal
 import statistics
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,12 +60,14 @@ from simic.policies import (
     make_policy,
     run_episode,
 )
-from simic.raysupport import LOCAL, ray_session, require_ray
+from simic.raysupport import DEFAULT, check_address, ray_session, require_ray
 from simic.runfolder import claim
 from simic.signals import exit_status, sigterm_interrupts
 from simic.stats import MeanCI, mean_ci
 
 Printer = Callable[[str], None]
+WORKER_DIED = 1
+"""Exit status of an evaluation whose worker process died: its results are partial."""
 
 __all__ = [  # the file helpers are re-exported: they lived here before simic.evaluation_files
     "CSV_COLUMNS",
@@ -108,7 +115,7 @@ class EvaluateConfig:
             "(or the cluster RAY_ADDRESS names); with an ADDRESS, on that cluster (needs the "
             "[ray] extra; the numbers are those of a local evaluation)",
             metavar="ADDRESS",
-            const=LOCAL,
+            const=DEFAULT,
         ),
     )
     out: str | None = field(
@@ -143,6 +150,7 @@ class EvaluateConfig:
         if self.save_model and self.out is None:
             raise SimicError("--save-model needs --out")
         if self.ray is not None:
+            check_address(self.ray, "--ray")
             if self.n_envs != 1:
                 raise SimicError("--ray plays episodes as Ray tasks; leave --n-envs out")
             require_ray("simic evaluate --ray")  # before any work: one line if not installed
@@ -190,7 +198,8 @@ class EvaluationReport:
     summaries: dict[str, PolicySummary | None]
     files: tuple[Path, ...] = ()
     exit_status: int = 0
-    """0 when every episode ran; 130 (Ctrl-C) or 143 (SIGTERM) for a partial evaluation."""
+    """0 when every episode ran; 130 (Ctrl-C), 143 (SIGTERM) or 1 (a worker died) for a
+    partial evaluation."""
     instances: tuple[str, ...] = ()
     """The family's instance names (empty for an env that is not a task family)."""
     instance_summaries: dict[str, dict[str, PolicySummary | None]] = field(default_factory=dict)
@@ -272,7 +281,7 @@ def _run_all(config: EvaluateConfig, out: Printer) -> tuple[dict[str, list[Evalu
         for seed in config.seeds
     ]
     per_instance = "" if instances == (None,) else f" x {len(instances)} instances"
-    where = f"{config.n_envs} worker(s)" if config.ray is None else f"Ray ({config.ray})"
+    where = f"{config.n_envs} worker(s)" if config.ray is None else f"Ray ({_ray_name(config.ray)})"
     out(
         f"evaluating {len(config.policies)} policies{per_instance} x {config.episodes} episodes "
         f"(seeds {config.seeds[0]}..{config.seeds[-1]}) on {config.env}, {where}"
@@ -291,6 +300,12 @@ def _run_all(config: EvaluateConfig, out: Printer) -> tuple[dict[str, list[Evalu
         except KeyboardInterrupt as stop:
             status = exit_status(stop)
             out(f"stopped by {stop.__class__.__name__}: {len(rows)} of {len(jobs)} episodes done")
+        except WorkerDiedError:
+            status = WORKER_DIED
+            out(
+                f"a worker process died (killed, or out of memory): {len(rows)} of {len(jobs)} "
+                "episodes done; run the evaluation again"
+            )
     results: dict[str, list[EvaluatedEpisode]] = {spec: [] for spec in config.policies}
     for index, job in enumerate(jobs):
         if index in rows:
@@ -298,30 +313,69 @@ def _run_all(config: EvaluateConfig, out: Printer) -> tuple[dict[str, list[Evalu
     return results, status
 
 
-def _ignore_sigint() -> None:
-    # Ctrl-C reaches the whole process group; only the parent decides what it means.
+def _ray_name(address: str) -> str:
+    return "RAY_ADDRESS, else local" if address == DEFAULT else address
+
+
+def _init_worker(parent: int) -> None:
+    """Set up an evaluation worker: deaf to group signals, and gone soon after its parent.
+
+    Ctrl-C and SIGTERM reach the whole process group; only the parent decides what they mean
+    (it keeps the finished episodes, then kills the workers). A parent killed outright (the OOM
+    killer, SIGKILL) cannot kill them, and the pool's queues do not tell them, so each worker
+    watches its parent and exits when it is gone.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_exit_without, args=(parent,), daemon=True).start()
+
+
+def _exit_without(parent: int) -> None:
+    while True:
+        time.sleep(1.0)
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # alive, under another user (pid reused): keep going
+            pass
+
+
+class WorkerDiedError(Exception):
+    """A worker process of the evaluation died (SIGKILL, the OOM killer) mid-episode."""
 
 
 def _play_in_pool(
     jobs: list[tuple[Any, ...]], workers: int, rows: dict[int, EvaluatedEpisode]
 ) -> None:
-    """Play ``jobs`` in ``workers`` processes, filling ``rows`` as results arrive."""
+    """Play ``jobs`` in ``workers`` processes, filling ``rows`` as results arrive.
+
+    A worker that dies breaks the pool (``BrokenProcessPool``) instead of leaving its episode
+    pending forever, as ``multiprocessing.Pool`` would.
+    """
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    pool = context.Pool(workers, initializer=_ignore_sigint)
-    pending = {index: pool.apply_async(_play, job) for index, job in enumerate(jobs)}
-    try:
-        for index, result in pending.items():
-            rows[index] = result.get()
-    except KeyboardInterrupt:
-        for index, result in pending.items():  # keep what finished out of order
-            if index not in rows and result.ready() and result.successful():
-                rows[index] = result.get()
-        raise
+    pool = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),)
+    )
+    try:  # submitting starts the workers: a signal may already land there
+        pending = {pool.submit(_play, *job): index for index, job in enumerate(jobs)}
+        for future in as_completed(pending):
+            rows[pending[future]] = future.result()
+    except BrokenProcessPool:
+        raise WorkerDiedError from None
     finally:
-        pool.terminate()  # an interrupted evaluation does not wait for running episodes
-        pool.join()
+        _stop(pool)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Stop ``pool`` now: an interrupted evaluation does not wait for running episodes."""
+    processes = list((pool._processes or {}).values())  # no public handle on the workers
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.kill()  # not terminate(): the workers ignore SIGTERM (see _init_worker)
+    for process in processes:
+        process.join(timeout=10)
 
 
 def _play_on_ray(

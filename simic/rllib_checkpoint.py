@@ -19,8 +19,9 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from envs.atomic import atomic_write_text
 from simic.provenance import EnvSignature
@@ -30,6 +31,8 @@ MODEL_DIR = "model"
 BEST_DIR = "best_model"
 FOLDERS = (CHECKPOINT_DIR, MODEL_DIR, BEST_DIR)
 SIGNATURE_FILE = "simic_env.json"
+RUN_IDENTITY_FILE = "simic_run.json"
+"""In a checkpoint: the identity of the run that made it (checked when the run is resumed)."""
 MODULE_PATH = "learner_group/learner/rl_module/default_policy"
 """Where the (default, single-agent) RLModule lies inside an Algorithm checkpoint."""
 ALGORITHM_MARK = "rllib_checkpoint.json"
@@ -79,12 +82,19 @@ def write_signature(folder: Path, signature: EnvSignature) -> None:
     atomic_write_text(folder / SIGNATURE_FILE, json.dumps(signature.to_dict(), indent=1))
 
 
-def save_checkpoint(algo: object, run: Path, signature: EnvSignature) -> Path:
-    """``algo.save_to_path`` into ``RUN/checkpoints/latest``, replacing it without a gap."""
+def save_checkpoint(
+    algo: object, run: Path, signature: EnvSignature, identity: Mapping[str, Any]
+) -> Path:
+    """``algo.save_to_path`` into ``RUN/checkpoints/latest``, replacing it without a gap.
+
+    Beside it: the env's ``signature`` and the run's ``identity``
+    (:meth:`simic.train_config.TrainConfig.identity`).
+    """
 
     def fill(folder: Path) -> None:
         algo.save_to_path(str(folder))  # type: ignore[attr-defined]
         write_signature(folder, signature)
+        atomic_write_text(folder / RUN_IDENTITY_FILE, json.dumps(dict(identity), indent=1))
 
     return replace_folder(run / CHECKPOINT_DIR, fill)
 
@@ -131,4 +141,13 @@ def signature_of(module: Path) -> EnvSignature | None:
     try:
         return EnvSignature.from_dict(json.loads(file.read_text())) if file.is_file() else None
     except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def identity_of(checkpoint: Path) -> dict[str, Any] | None:
+    """The run identity saved with an Algorithm checkpoint (``None``: saved before it was)."""
+    file = checkpoint / RUN_IDENTITY_FILE
+    try:
+        return dict(json.loads(file.read_text())) if file.is_file() else None
+    except (OSError, ValueError, TypeError):
         return None

@@ -36,8 +36,8 @@ from simic import rllib_checkpoint, rllib_setup
 from simic.envutil import check_env_kwargs, make_env
 from simic.policies.episode import run_episode
 from simic.policies.rllib import RLlibPolicy
-from simic.provenance import EnvSignature
-from simic.raysupport import ray_session, require_ray
+from simic.provenance import EnvSignature, check_resume
+from simic.raysupport import check_reachable, ray_session, require_ray
 from simic.rllib_checkpoint import BEST_DIR, CHECKPOINT_DIR, MODEL_DIR
 from simic.runfolder import CONFIG_FILE, claim
 from simic.signals import Terminated, exit_status, sigterm_interrupts
@@ -69,7 +69,9 @@ def train(
         raise ValueError(f"rllib_engine.train got a config for engine {config.engine!r}")
     require_ray(FEATURE)
     rllib_setup.check(config)
-    run = Path(config.out)
+    check_reachable(address)  # Ray would retry an address where nothing listens forever
+    # Absolute: RLlib saves checkpoints through pyarrow, which takes a relative path for a URI.
+    run = Path(config.out).absolute()
     signature = EnvSignature.of(check_env_kwargs(config.env, config.env_kwargs))
     with claim(run, files=RUN_FILES):
         rllib_checkpoint.recover(run)
@@ -97,17 +99,29 @@ def _ray(address: str | None) -> Iterator[None]:
 def _train_in(
     config: TrainConfig, run: Path, from_checkpoint: bool, signature: EnvSignature, out: Printer
 ) -> TrainResult:
+    if from_checkpoint:
+        checkpoint = run / CHECKPOINT_DIR
+        trained_env = rllib_checkpoint.signature_of(checkpoint / rllib_checkpoint.MODULE_PATH)
+        trained_run = rllib_checkpoint.identity_of(checkpoint)
+        check_resume(run, config.identity(), signature, trained_env, trained_run)
     algo = rllib_setup.algorithm_config(config).build_algo()
     try:
         if from_checkpoint:
             _restore(algo, run / CHECKPOINT_DIR)
-        atomic_write_text(run / CONFIG_FILE, json.dumps(config.to_dict(), indent=1))
         start = timesteps_of(algo)
-        if start >= config.timesteps:
-            out(
-                f"{run}: already at {start} timesteps (asked for {config.timesteps}); nothing to do"
-            )
+        if start >= config.timesteps:  # nothing changes, config.json included
+            if rllib_checkpoint.module_folder(run / MODEL_DIR) is None:  # killed before it
+                rllib_checkpoint.copy_module(run / CHECKPOINT_DIR, run / MODEL_DIR)
+                out(
+                    f"{run}: already at {start} timesteps; {MODEL_DIR}/ written from its checkpoint"
+                )
+            else:
+                out(
+                    f"{run}: already at {start} timesteps (asked for {config.timesteps}); "
+                    "nothing to do"
+                )
             return TrainResult(run, start, interrupted=False)
+        atomic_write_text(run / CONFIG_FILE, json.dumps(config.to_dict(), indent=1))
         progress = Progress(run, resumed=from_checkpoint, upto=start)
         evaluation = HeldOutEval(config, run, from_checkpoint, start) if config.eval_every else None
         try:
@@ -170,23 +184,23 @@ def _learn(
             if config.progress_bar:
                 out(Progress.describe(row))
             if timesteps - saved >= config.checkpoint_every:
-                rllib_checkpoint.save_checkpoint(algo, run, signature)
+                rllib_checkpoint.save_checkpoint(algo, run, signature, config.identity())
                 saved = timesteps
             if evaluation is not None and evaluation.due(timesteps):
                 if saved != timesteps:
-                    rllib_checkpoint.save_checkpoint(algo, run, signature)
+                    rllib_checkpoint.save_checkpoint(algo, run, signature, config.identity())
                     saved = timesteps
                 evaluation.run(timesteps, run / CHECKPOINT_DIR)
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM as Terminated
         what = "terminated" if isinstance(stop, Terminated) else "interrupted"
         timesteps = timesteps_of(algo)
-        rllib_checkpoint.save_checkpoint(algo, run, signature)
+        rllib_checkpoint.save_checkpoint(algo, run, signature, config.identity())
         out(
             f"{what} at {timesteps} timesteps; checkpoint saved. Continue with "
             f"'simic train --resume {run} --timesteps {config.timesteps}'"
         )
         return timesteps, exit_status(stop)
-    checkpoint = rllib_checkpoint.save_checkpoint(algo, run, signature)
+    checkpoint = rllib_checkpoint.save_checkpoint(algo, run, signature, config.identity())
     rllib_checkpoint.copy_module(checkpoint, run / MODEL_DIR)
     out(f"done: {timesteps} timesteps; model saved to {run / MODEL_DIR}")
     return timesteps, 0

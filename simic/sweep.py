@@ -44,7 +44,13 @@ from typing import Any
 from envs.atomic import atomic_write_text
 from simic.errors import SimicError
 from simic.evaluate import EvaluateConfig, EvaluationReport, evaluate
-from simic.raysupport import LOCAL, ray_session, require_ray, resolve_address
+from simic.raysupport import (
+    LOCAL,
+    check_reachable,
+    ray_session,
+    require_ray,
+    resolve_address,
+)
 from simic.runfolder import claim
 from simic.stats import MeanCI
 from simic.sweep_config import SweepConfig, config_changes, lookup, nest
@@ -380,6 +386,7 @@ def run_sweep(
     check_storage(folder, config, resume)
     files = (STATE_FILE, JSON_FILE, CSV_FILE, FIGURE_FILE)
     on_cluster = resolve_address(address) is not None
+    check_reachable(address)  # before the storage folder is touched
     with claim(folder, "sweep folder", files=files), ray_session(FEATURE, address):
         return _run_claimed(config, folder, resume, on_cluster, out, callbacks)
 

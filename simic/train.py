@@ -157,7 +157,7 @@ def _close(vec: VecEnv | None, interrupted: bool = False) -> None:
         # graceful close would wait forever for a reply that never comes. The checkpoint is
         # already saved, so the workers can simply be stopped.
         for process in vec.processes:
-            process.terminate()
+            process.kill()  # not terminate(): the workers ignore SIGTERM (see _worker_env)
         for process in vec.processes:
             process.join(timeout=10)
         vec.closed = True
@@ -403,10 +403,7 @@ def _train_in(
         remaining = config.timesteps - model.num_timesteps
         if remaining <= 0:  # nothing changes, config.json included
             status = 0
-            out(
-                f"{run}: already at {model.num_timesteps} timesteps (asked for "
-                f"{config.timesteps}); nothing to do"
-            )
+            _finish(model, run, config, out)
             return TrainResult(run, model.num_timesteps, interrupted=False)
         provenance.record(model, signature)
         provenance.record_run(model, config.identity())
@@ -422,6 +419,21 @@ def _train_in(
         _close(vec_env, interrupted=status != 0)
         _close(eval_cb.eval_env if eval_cb is not None else None, interrupted=status != 0)
     return TrainResult(run, model.num_timesteps, interrupted=status != 0, exit_status=status)
+
+
+def _finish(model: MaskablePPO, run: Path, config: TrainConfig, out: Printer) -> None:
+    """A run already at its target: only a model.zip that a kill kept from being written."""
+    if (run / MODEL_FILE).is_file():
+        out(
+            f"{run}: already at {model.num_timesteps} timesteps (asked for "
+            f"{config.timesteps}); nothing to do"
+        )
+        return
+    atomic_save_model(model, run / MODEL_FILE)
+    out(
+        f"{run}: already at {model.num_timesteps} timesteps; {MODEL_FILE} written from its "
+        "checkpoint"
+    )
 
 
 def _learn(

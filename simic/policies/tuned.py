@@ -129,7 +129,9 @@ def _check_tuned_for(env: gym.Env, table: TunedTable) -> None:
             f"{table.policy} needs a task family env (simic/Grow-Family-*): it plays the setting "
             f"tuned for each episode's instance, and {_env_name(base)} has no instances"
         )
-    tuned_kwargs = dict(table.tuning.get("env_kwargs", {}))
+    if "env_kwargs" not in table.tuning:
+        return  # a table made by hand, which says nothing of how it was tuned
+    tuned_kwargs = dict(table.tuning["env_kwargs"])
     tuned = GrowthEnvConfig.from_kwargs(base.task, {**tuned_kwargs, **base.instance.env_kwargs()})
     differ = [
         f"{f.name}={getattr(base.config, f.name)!r} (tuned at {getattr(tuned, f.name)!r})"

@@ -200,3 +200,24 @@ def test_a_recorded_family_episode_replays_on_the_plain_env():
     record = env.record
     assert record.kwargs["host_widths"] == list(env.unwrapped.instance.widths)
     assert record.validate().ok
+
+
+def test_an_instance_that_grows_other_slots_is_refused_in_one_line():
+    env = envs.FamilyGrowthEnv(budget=4, batches_per_step=1)
+    with pytest.raises(InstanceError, match=r"grows slots \['block0', 'block1', 'block2'\]"):
+        env.reset(seed=0, options={"instance": "mnist1d-w8x16x32-rent0.05"})
+    mixed = envs.TaskFamily("x/Mixed-v0", "mixed", ("mnist1d-w8x16-rent0", "mnist1d-w4x8x16-rent0"))
+    with pytest.raises(InstanceError, match="every instance of a family needs the same slots"):
+        envs.FamilyGrowthEnv(mixed)
+
+
+def test_a_three_block_family_replays_on_the_same_action_space():
+    family = envs.TaskFamily("x/Three-v0", "three blocks", ("mnist1d-w4x8x16-rent0.05",))
+    env = envs.RecordEpisode(envs.FamilyGrowthEnv(family, budget=3, batches_per_step=1))
+    env.reset(seed=0)
+    assert env.unwrapped.slots == ("block0", "block1", "block2")
+    done = False
+    while not done:
+        _, _, terminated, truncated, _ = env.step(0)
+        done = terminated or truncated
+    assert env.record.validate().ok

@@ -126,3 +126,13 @@ def test_corrupt_mnist1d_cache_is_regenerated_atomically(
     assert np.array_equal(data.test.y.numpy(), expected.test.y.numpy())
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # replaced, no temporary left
     assert env_data._read_mnist1d_cache(path).keys() == env_data.MNIST1D_SHAPES.keys()
+
+
+def test_a_data_dir_that_is_a_file_is_one_line(tmp_path, monkeypatch):
+    file = tmp_path / "not-a-folder"
+    file.write_text("")
+    with pytest.raises(envs.ConfigError, match="is a file, not a folder"):
+        envs.GrowthEnv("mnist1d", data_dir=str(file))
+    monkeypatch.setenv("SIMIC_CACHE_DIR", str(file))
+    with pytest.raises(env_data.DataUnavailableError, match="is a file, not a folder"):
+        load_mnist1d()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 EXIT_TIMEOUT_S = 300
@@ -48,3 +50,31 @@ def running(cmd: list[str], **popen: Any) -> Iterator[subprocess.Popen[str]]:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+@contextmanager
+def running_group(cmd: list[str], **popen: Any) -> Iterator[subprocess.Popen[str]]:
+    """:func:`running` in a process group of its own, as a job scheduler starts a job: signal
+    it with ``os.killpg(proc.pid, ...)``. The whole group is killed on the way out."""
+    with running(cmd, start_new_session=True, **popen) as proc:
+        try:
+            yield proc
+        finally:
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, their children, ...), read from Linux's /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError, ValueError, IndexError):
+            # The command name may hold spaces; the fields after its ')' are fixed.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found

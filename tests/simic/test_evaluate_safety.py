@@ -2,6 +2,7 @@
 episodes when stopped, and never mixes the environments of two evaluations in one process."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -168,3 +169,69 @@ def test_an_earlier_evaluations_files_do_not_stay_beside_new_results(tmp_path):
     assert not (out / "instances.png").exists() and not (out / "models" / "old_seed1.pt").exists()
     assert (out / "pareto.png").read_bytes() != b"from an earlier evaluation"
     assert (out / "notes.txt").read_text() == "the user's"  # not an evaluation's file: kept
+
+
+def _wait_for_workers(proc, out, count=2):
+    from tests.simic.processes import descendants
+
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        # The resource tracker, the forkserver and its workers (the last to start).
+        if out.exists() and len(descendants(proc.pid)) >= count + 1:
+            return descendants(proc.pid)
+        time.sleep(0.5)
+    raise AssertionError("the evaluation's workers did not start")
+
+
+def test_sigterm_to_the_process_group_writes_partial_results(tmp_path):
+    from tests.simic.processes import running_group
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "simic", "evaluate", "--policy", "nogrow", "--episodes", "200"]
+    cmd += ["--n-envs", "2", "--out", str(out), "--env-kwargs", "budget=4"]
+    with running_group(cmd, stderr=subprocess.PIPE) as proc:
+        _wait_for_workers(proc, out, count=3)
+        time.sleep(5)  # the workers import torch, then some episodes finish
+        os.killpg(proc.pid, signal.SIGTERM)  # what `timeout`, SLURM and Ray do
+        stdout, stderr = proc.communicate(timeout=EXIT_TIMEOUT_S)
+    assert proc.returncode == 143, stderr
+    assert "Traceback" not in stderr + stdout
+    data = json.loads((out / "results.json").read_text())
+    # How many finished depends on the machine's load; keeping them is tested in-process above.
+    assert data["partial"] is True and len(data["policies"][0]["episodes"]) < 200
+
+
+def test_a_worker_killed_mid_evaluation_ends_it_with_partial_results(tmp_path):
+    from tests.simic.processes import running_group
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "simic", "evaluate", "--policy", "nogrow", "--episodes", "200"]
+    cmd += ["--n-envs", "2", "--out", str(out), "--env-kwargs", "budget=4"]
+    with running_group(cmd, stderr=subprocess.PIPE) as proc:
+        workers = _wait_for_workers(proc, out, count=3)
+        time.sleep(6)
+        os.kill(workers[-1], signal.SIGKILL)  # the OOM killer's choice
+        stdout, stderr = proc.communicate(timeout=EXIT_TIMEOUT_S)  # no hang
+    assert proc.returncode == 1, stderr
+    assert "worker process died" in stdout and "Traceback" not in stderr + stdout
+    data = json.loads((out / "results.json").read_text())
+    assert data["partial"] is True
+
+
+def test_workers_of_a_parent_killed_outright_do_not_outlive_it(tmp_path):
+    from tests.simic.processes import running_group
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "simic", "evaluate", "--policy", "nogrow", "--episodes", "200"]
+    cmd += ["--n-envs", "2", "--out", str(out), "--env-kwargs", "budget=4"]
+    with running_group(cmd, stderr=subprocess.PIPE) as proc:
+        workers = _wait_for_workers(proc, out, count=3)
+        time.sleep(2)
+        proc.kill()  # the parent alone: the OOM killer's choice, nothing for it to clean up
+        proc.wait(timeout=30)
+        deadline = time.time() + 60
+        alive = workers
+        while alive and time.time() < deadline:
+            time.sleep(0.5)
+            alive = [pid for pid in workers if os.path.exists(f"/proc/{pid}")]
+    assert alive == [], "evaluation workers outlived their parent"

@@ -337,3 +337,12 @@ def test_baselines_benchmark_runs(capsys):
     out = capsys.readouterr().out
     for name in (*POLICY_NAMES, "script"):
         assert f"  {name} " in out
+
+
+@pytest.mark.parametrize("name", ["schedule-best", "heuristic-tuned"])
+def test_tuned_tables_refuse_episode_settings_they_were_not_tuned_at(name):
+    with pytest.raises(PolicyError, match=r"budget=10 \(tuned at 25\)"):
+        make_policy(name, envs.FamilyGrowthEnv(budget=10))
+    with pytest.raises(PolicyError, match="needs a task family env"):
+        make_policy(name, envs.GrowthEnv("mnist1d", budget=25))
+    make_policy(name, envs.FamilyGrowthEnv(device="cpu"))  # settings that change nothing pass

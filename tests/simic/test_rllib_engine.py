@@ -190,3 +190,25 @@ def test_train_interrupt_resume_and_evaluate_an_rllib_run(local_ray, tmp_path, c
     playing = ["evaluate", "--policy", str(model), "--episodes", "1"]
     assert main([*playing, "--env", "simic/Grow-Digits-v0", "--env-kwargs", "budget=4"]) == 2
     assert "was trained on simic/Grow-MNIST1D-v0" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings(RE_REGISTERED)
+def test_a_relative_run_folder_checkpoints_and_resumes_as_recorded(
+    local_ray, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # --out R, as a user types it
+    argv = ["train", "--engine", "rllib", "--timesteps", "64", "--out", "R", *TINY]
+    assert main([*argv, "--eval-every", "0"]) == 0
+    assert rllib_checkpoint.has_checkpoint(tmp_path / "R")
+    resume = ["train", "--resume", "R", "--no-progress", "--timesteps"]
+    before = {p: p.read_bytes() for p in (tmp_path / "R").rglob("*") if p.is_file()}
+    assert main([*resume, "10"]) == 0  # nothing to do: nothing rewritten
+    assert "nothing to do" in capsys.readouterr().out
+    assert {p: p.read_bytes() for p in (tmp_path / "R").rglob("*") if p.is_file()} == before
+
+    config = json.loads((tmp_path / "R" / "config.json").read_text())
+    config["env"] = "simic/Grow-Digits-v0"  # edited to another run
+    (tmp_path / "R" / "config.json").write_text(json.dumps(config))
+    assert main([*resume, "128"]) == 2
+    err = capsys.readouterr().err
+    assert "does not match the run its checkpoint holds" in err and err.count("\n") == 1

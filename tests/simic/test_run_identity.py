@@ -100,3 +100,14 @@ def test_a_teacher_that_cannot_play_the_env_is_refused_before_any_file(tmp_path,
         err = capsys.readouterr().err.strip()
         assert "task family" in err and "\n" not in err
         assert not run.exists()
+
+
+def test_a_run_killed_between_its_last_checkpoint_and_its_model_is_completed(
+    finished_run, tmp_path, capsys
+):
+    run = tmp_path / "RUN"
+    shutil.copytree(finished_run, run)
+    (run / "model.zip").unlink()
+    assert _resume(run, 32) == 0
+    assert "model.zip written from its checkpoint" in capsys.readouterr().out
+    assert (run / "model.zip").read_bytes() != b""

@@ -167,3 +167,43 @@ def test_an_interrupted_run_stops_env_workers_that_a_graceful_close_would_wait_f
     closer.join(timeout=30)
     assert not closer.is_alive(), "closing an interrupted run's env workers hung"
     assert vec.closed and not any(p.is_alive() for p in vec.processes)
+
+
+def _wait_for(path, proc, timeout=120):
+    deadline = time.time() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.time() < deadline, f"{path} did not appear"
+        time.sleep(0.2)
+
+
+def test_signals_to_the_process_group_of_a_parallel_run_lose_nothing(tmp_path):
+    """SIGTERM to the whole group (``timeout``, SLURM, Ray) saves a checkpoint at the interrupt;
+    SIGKILL to it leaves a folder that ``--resume`` just takes."""
+    from tests.simic.processes import running_group
+
+    run = tmp_path / "RUN"
+    cmd = [sys.executable, "-m", "simic", "train", "--out", str(run), "--timesteps", "100000"]
+    cmd += ["--n-envs", "2", "--eval-every", "0", "--checkpoint-every", "100000", *SMALL]
+    with running_group(cmd) as proc:
+        _wait_for(run / "config.json", proc)
+        time.sleep(5)  # let it train a little
+        os.killpg(proc.pid, signal.SIGTERM)
+        output, _ = proc.communicate(timeout=EXIT_TIMEOUT_S)
+    assert proc.returncode == 143, output
+    assert "terminated at" in output and "Traceback" not in output
+    saved = _steps(run / "checkpoints" / "latest.zip")  # only the interrupt saves, at this rate
+    assert saved > 0
+    resume = [sys.executable, "-m", "simic", "train", "--resume", str(run), "--no-progress"]
+    with running_group([*resume, "--timesteps", "100000"]) as proc:
+        deadline = time.time() + 120
+        while "training MaskablePPO" not in (line := proc.stdout.readline()):
+            assert line and time.time() < deadline, "the resumed run did not start"
+        assert f": {saved} -> 100000 timesteps" in line  # continues where it stood
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=EXIT_TIMEOUT_S)
+    finished = subprocess.run(
+        [*resume, "--timesteps", str(saved + 64)], capture_output=True, text=True, timeout=300
+    )
+    assert finished.returncode == 0, finished.stderr  # no lock to delete by hand
+    assert _steps(run / "model.zip") >= saved + 64
