@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine (see README.md, Quick start):
-#   make quickstart - create .venv, install simic-growth, run the main job (train PPO briefly,
-#                     then compare it with the baselines on held-out seeds)
+#   make quickstart - create .venv, install simic-growth, run the main job (the committed learned
+#                     controller against the baselines on the task family, then a smoke test:
+#                     train PPO briefly and compare it with the baselines on held-out seeds)
 #   make test   - create .venv, install simic-growth with its dev tools and the [ray] extra, lint,
 #                 run the test suite (the Ray tests run for real on a local Ray)
 #

@@ -60,6 +60,7 @@ from simic.policies import (
     make_policy,
     run_episode,
 )
+from simic.pretrained import PREFIX
 from simic.raysupport import DEFAULT, check_address, ray_session, require_ray
 from simic.runfolder import claim
 from simic.signals import exit_status, sigterm_interrupts
@@ -78,7 +79,9 @@ __all__ = [  # the file helpers are re-exported: they lived here before simic.ev
     "PolicySummary",
     "episode_record",
     "evaluate",
+    "family_average_by_seed",
     "family_summary",
+    "format_report",
     "format_table",
     "summarize",
     "write_outputs",
@@ -96,8 +99,9 @@ class EvaluateConfig:
     policies: tuple[str, ...] = field(
         default=POLICY_NAMES,
         metadata=doc(
-            f"{', '.join(list_policies())}, a run folder of 'simic train' (either --engine) or "
-            f"a model .zip, repeatable (default: {', '.join(POLICY_NAMES)}; "
+            f"{', '.join(list_policies())}, {PREFIX}NAME (a model shipped with simic), a run "
+            f"folder of 'simic train' (either --engine) or a model .zip, repeatable (default: "
+            f"{', '.join(POLICY_NAMES)}; "
             f"{', '.join(FAMILY_POLICY_NAMES)} play task families only)",
             flag="--policy",
             metavar="POLICY",
@@ -434,15 +438,11 @@ def family_summary(
     then the mean of those per-seed averages and its 95% interval (see the module docstring).
     With every seed complete, the mean equals the mean over instances of the per-instance means.
     """
-    by_seed: dict[int, dict[str | None, EpisodeResult]] = {}
-    for result in results:
-        by_seed.setdefault(result.seed, {})[result.instance] = result
-    complete = [eps for _, eps in sorted(by_seed.items()) if all(i in eps for i in instances)]
-    if not complete:
+    if not _complete_seeds(results, instances):
         return None
 
     def per_seed(metric: Callable[[EpisodeResult], float]) -> list[float]:
-        return [statistics.fmean(metric(eps[i]) for i in instances) for eps in complete]
+        return list(family_average_by_seed(results, instances, metric).values())
 
     return PolicySummary(
         policy,
@@ -453,6 +453,32 @@ def family_summary(
         statistics.fmean(per_seed(lambda r: r.seeds_fossilized)),
         statistics.fmean(per_seed(lambda r: r.seeds_pruned)),
     )
+
+
+def family_average_by_seed(
+    results: Sequence[EpisodeResult],
+    instances: Sequence[str],
+    metric: Callable[[EpisodeResult], float],
+) -> dict[int, float]:
+    """Per seed played on every instance (in seed order), the mean of ``metric`` over instances.
+
+    Two policies' values at one seed pair (the same seed on every instance): the difference of
+    family averages is a mean of these per-seed differences.
+    """
+    return {
+        seed: statistics.fmean(metric(eps[i]) for i in instances)
+        for seed, eps in _complete_seeds(results, instances).items()
+    }
+
+
+def _complete_seeds(
+    results: Sequence[EpisodeResult], instances: Sequence[str]
+) -> dict[int, dict[str | None, EpisodeResult]]:
+    """Seed -> instance -> episode, for the seeds played on every instance (in seed order)."""
+    by_seed: dict[int, dict[str | None, EpisodeResult]] = {}
+    for result in results:
+        by_seed.setdefault(result.seed, {})[result.instance] = result
+    return {seed: eps for seed, eps in sorted(by_seed.items()) if all(i in eps for i in instances)}
 
 
 # ----------------------------------------------------------------------------------- outputs
@@ -473,10 +499,10 @@ def _header(label: str, width: int) -> list[str]:
     return [header, "-" * len(header)]
 
 
-def format_table(summaries: Mapping[str, PolicySummary | None]) -> str:
-    """One row per policy: means ± 95% confidence half-widths."""
-    lines = _header("policy", 24)
-    lines += [_row(s.policy, s, 24) for s in summaries.values() if s is not None]
+def format_table(summaries: Mapping[str, PolicySummary | None], width: int = 24) -> str:
+    """One row per policy: means ± 95% confidence half-widths (names cut to ``width``)."""
+    lines = _header("policy", width)
+    lines += [_row(s.policy, s, width) for s in summaries.values() if s is not None]
     return "\n".join(lines)
 
 
@@ -492,6 +518,13 @@ def format_family_table(
         if (family := family_summaries.get(policy)) is not None:
             lines.append(_row("  family average", family, 30))
     return "\n".join(lines)
+
+
+def format_report(report: EvaluationReport) -> str:
+    """The table :func:`evaluate` prints: per instance and family average for a task family."""
+    if report.instances:
+        return format_family_table(report.instance_summaries, report.family_summaries)
+    return format_table(report.summaries)
 
 
 # ----------------------------------------------------------------------------------- entry
@@ -521,8 +554,12 @@ def _with_family_summaries(report: EvaluationReport) -> EvaluationReport:
     return dataclasses.replace(report, instance_summaries=per_instance, family_summaries=family)
 
 
-def evaluate(config: EvaluateConfig, out: Printer = print) -> EvaluationReport:
-    """Run every policy on the configured seeds, print the table, write the outputs.
+def evaluate(
+    config: EvaluateConfig,
+    out: Printer = print,
+    table: Callable[[EvaluationReport], str] = format_report,
+) -> EvaluationReport:
+    """Run every policy on the configured seeds, print ``table(report)``, write the outputs.
 
     With ``config.out``, this process owns that folder while it evaluates
     (:func:`simic.runfolder.claim`): a second evaluation into it is refused, and the folder ends
@@ -531,13 +568,18 @@ def evaluate(config: EvaluateConfig, out: Printer = print) -> EvaluationReport:
     status.
     """
     if config.out is None:
-        return _evaluate(config, None, out)
+        return _evaluate(config, None, out, table)
     folder = Path(config.out)
     with claim(folder, "output folder", files=OUTPUT_FILES):
-        return _evaluate(config, folder, out)
+        return _evaluate(config, folder, out, table)
 
 
-def _evaluate(config: EvaluateConfig, folder: Path | None, out: Printer) -> EvaluationReport:
+def _evaluate(
+    config: EvaluateConfig,
+    folder: Path | None,
+    out: Printer,
+    table: Callable[[EvaluationReport], str],
+) -> EvaluationReport:
     task = _validate(config)
     episodes, status = _run_all(config, out)
     summaries = {p: summarize(p, [ep.result for ep in episodes[p]]) for p in config.policies}
@@ -551,9 +593,7 @@ def _evaluate(config: EvaluateConfig, folder: Path | None, out: Printer) -> Eval
     )
     if report.instances:
         report = _with_family_summaries(report)
-        out(format_family_table(report.instance_summaries, report.family_summaries))
-    else:
-        out(format_table(summaries))
+    out(table(report))
     if folder is not None:
         files = write_outputs(report, folder)
         report = dataclasses.replace(report, files=files)

@@ -1,7 +1,7 @@
 """Warm-starting PPO from a teacher's demonstrations (behaviour cloning, then PPO).
 
 PPO started from scratch on the growth game tends to settle in a strong local optimum: one
-cheap seed, whatever the price (``shared/docs/learning-notes.md``). Cloning a competent teacher
+cheap seed, whatever the price (``docs/learning-notes.md``). Cloning a competent teacher
 first (a registered policy, e.g. the heuristic or a per-instance tuned baseline) starts learning
 above that floor instead of climbing to it. Both heads are fitted: the actor to the teacher's
 actions (masked cross-entropy), the critic to the returns the teacher got, so that the first

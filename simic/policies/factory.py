@@ -1,4 +1,5 @@
-"""Building a policy from what a user types: a registered name, a run folder or a saved model.
+"""Building a policy from what a user types: a registered name, a run folder, a saved model, or
+a model shipped with the package (``pretrained:<name>``, :mod:`simic.pretrained`).
 
 This is the one place that knows which engine trained a run: a run folder's ``config.json``
 records it (``engine``: ``sb3`` runs play their ``model.zip`` with :class:`PPOPolicy`, ``rllib``
@@ -16,6 +17,7 @@ from simic.policies.base import Policy, PolicyError
 from simic.policies.ppo import PPOPolicy
 from simic.policies.registry import POLICIES
 from simic.policies.rllib import RLlibPolicy
+from simic.pretrained import PREFIX, pretrained_path
 from simic.runfolder import CONFIG_FILE, MODEL_FILE
 
 
@@ -25,20 +27,24 @@ def make_policy(
     """The policy registered as ``spec`` (see :func:`list_policies`) or saved at path ``spec``.
 
     A path is a MaskablePPO ``.zip``, a run folder of ``simic train`` (either engine), or an
-    RLlib run's checkpoint or model folder.
+    RLlib run's checkpoint or model folder. ``pretrained:<name>`` is a MaskablePPO ``.zip``
+    that ships with the package (:func:`simic.pretrained.list_pretrained`).
 
     Raises:
-        UnknownChoiceError: ``spec`` is neither a known name nor a path (with a suggestion).
+        UnknownChoiceError: ``spec`` is neither a known name, a shipped model nor a path (with
+            a suggestion).
         PolicyFileNotFoundError: the path does not exist.
         PolicyError: the path holds no policy, or one trained on other spaces, or (unless
             ``transfer``) on another environment.
     """
     if isinstance(spec, str) and spec in POLICIES:
         return POLICIES.get(spec)(env)
+    if isinstance(spec, str) and spec.startswith(PREFIX):
+        return PPOPolicy(pretrained_path(spec), env, device=device, transfer=transfer)
     if _looks_like_path(spec):
         return _saved_policy(Path(spec), env, device, transfer)
     raise POLICIES.unknown(
-        spec, context="(a name, a run folder, or the path of a MaskablePPO .zip)"
+        spec, context=f"(a name, {PREFIX}NAME, a run folder, or the path of a MaskablePPO .zip)"
     )
 
 

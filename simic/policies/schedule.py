@@ -2,7 +2,7 @@
 
 A :class:`Schedule` ignores everything the environment observes except the step count and
 the slots' stages. On one fixed task a good schedule is as good as any controller (see
-``shared/docs/learning-notes.md``), which makes the best schedule per instance the baseline a
+``docs/learning-notes.md``), which makes the best schedule per instance the baseline a
 learned controller must beat. Schedules are written as text, e.g.
 ``"block1:attention@0+block0:conv_light@4"`` (``none`` is the empty schedule).
 """
