@@ -16,10 +16,7 @@ from simic.evaluate import EvaluateConfig, evaluate
 from simic.options import add_options, doc, given, given_flags
 from simic.policies import POLICY_NAMES
 from simic.train import CONFIG_FILE, MODEL_FILE, load_run_config, train
-from simic.train_config import TrainConfig, layered
-
-RESUMABLE = ("timesteps", "device", "progress_bar")
-"""The only options a resumed run may change (the rest is the run, as recorded)."""
+from simic.train_config import RESUMABLE, TrainConfig, layered
 
 
 # ----------------------------------------------------------------------------------- train

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import multiprocessing
 import re
 import signal
@@ -39,6 +40,7 @@ from simic.envutil import check_env_kwargs, make_env, resolve_env_id
 from simic.errors import SimicError
 from simic.evaluation_files import (
     CSV_COLUMNS,
+    OUTPUT_FILES,
     SCHEMA_VERSION,
     EvaluatedEpisode,
     episode_record,
@@ -54,7 +56,7 @@ from simic.policies import (
     run_episode,
 )
 from simic.raysupport import LOCAL, ray_session, require_ray
-from simic.runfolder import ensure_writable_folder
+from simic.runfolder import claim
 from simic.signals import exit_status, sigterm_interrupts
 from simic.stats import MeanCI, mean_ci
 
@@ -163,8 +165,10 @@ class PolicySummary:
     pruned: float
 
     def to_dict(self) -> dict[str, Any]:
-        def ci(m: MeanCI) -> dict[str, float]:
-            return {"mean": m.mean, "ci95": m.half_width, "n": m.n}
+        def ci(m: MeanCI) -> dict[str, Any]:
+            # One episode has no interval: null, since NaN is not JSON.
+            half = None if math.isnan(m.half_width) else m.half_width
+            return {"mean": m.mean, "ci95": half, "n": m.n}
 
         return {
             "return": ci(self.returns),
@@ -438,12 +442,10 @@ def format_family_table(
 
 # ----------------------------------------------------------------------------------- entry
 def _validate(config: EvaluateConfig) -> str:
-    """Check the output folder, env kwargs and every policy before any episode runs.
+    """Check the env kwargs and every policy before any episode runs.
 
     Returns the task's name; a family's tasks joined by ``+`` (``"digits+mnist1d"``).
     """
-    if config.out is not None:
-        ensure_writable_folder(Path(config.out), "output folder")
     env = check_env_kwargs(config.env, config.env_kwargs)
     for spec in config.policies:
         make_policy(spec, env, device=config.device, transfer=config.transfer)
@@ -468,9 +470,20 @@ def _with_family_summaries(report: EvaluationReport) -> EvaluationReport:
 def evaluate(config: EvaluateConfig, out: Printer = print) -> EvaluationReport:
     """Run every policy on the configured seeds, print the table, write the outputs.
 
-    Interrupted (Ctrl-C or SIGTERM), it keeps the finished episodes: the report and
-    ``results.json`` are marked partial and carry the signal's exit status.
+    With ``config.out``, this process owns that folder while it evaluates
+    (:func:`simic.runfolder.claim`): a second evaluation into it is refused, and the folder ends
+    holding this evaluation's files only. Interrupted (Ctrl-C or SIGTERM), it keeps the finished
+    episodes: the report and ``results.json`` are marked partial and carry the signal's exit
+    status.
     """
+    if config.out is None:
+        return _evaluate(config, None, out)
+    folder = Path(config.out)
+    with claim(folder, "output folder", files=OUTPUT_FILES):
+        return _evaluate(config, folder, out)
+
+
+def _evaluate(config: EvaluateConfig, folder: Path | None, out: Printer) -> EvaluationReport:
     task = _validate(config)
     episodes, status = _run_all(config, out)
     summaries = {p: summarize(p, [ep.result for ep in episodes[p]]) for p in config.policies}
@@ -487,8 +500,8 @@ def evaluate(config: EvaluateConfig, out: Printer = print) -> EvaluationReport:
         out(format_family_table(report.instance_summaries, report.family_summaries))
     else:
         out(format_table(summaries))
-    if config.out is not None:
-        files = write_outputs(report, Path(config.out))
+    if folder is not None:
+        files = write_outputs(report, folder)
         report = dataclasses.replace(report, files=files)
         out(f"wrote {', '.join(str(f) for f in files)}")
     return report

@@ -58,6 +58,11 @@ if TYPE_CHECKING:  # the report is built by simic.evaluate, which imports this m
     from simic.evaluate import EvaluationReport, PolicySummary
 
 SCHEMA_VERSION = 1
+RESULTS_FILE, EPISODES_FILE = "results.json", "episodes.csv"
+FIGURES = ("validation_curves.png", "pareto.png", "instances.png")
+OUTPUT_FILES = (RESULTS_FILE, EPISODES_FILE, *FIGURES)
+"""Every file an evaluation may write in its folder (besides ``models/``)."""
+MODELS_DIR = "models"
 CSV_COLUMNS = (
     "policy",
     "seed",
@@ -134,7 +139,7 @@ def _results_json(report: EvaluationReport) -> str:
     if report.instances:
         data["instances"] = list(report.instances)
     data["policies"] = [_policy_entry(report, p) for p in config.policies]
-    return json.dumps(data, indent=1)
+    return json.dumps(data, indent=1, allow_nan=False)  # strict JSON: NaN is written null
 
 
 def _episodes_csv(report: EvaluationReport) -> str:
@@ -152,22 +157,37 @@ def _episodes_csv(report: EvaluationReport) -> str:
 
 
 def write_outputs(report: EvaluationReport, folder: Path) -> tuple[Path, ...]:
-    """results.json, episodes.csv and (unless partial) the figures, each written atomically."""
+    """results.json, episodes.csv and (unless partial) the figures, each written atomically.
+
+    What an earlier evaluation left in the folder and this one did not write (its figures, the
+    networks of episodes this one did not play) is removed, so the folder only ever holds one
+    evaluation's files.
+    """
     files = (
-        atomic_write_text(folder / "results.json", _results_json(report)),
-        atomic_write_text(folder / "episodes.csv", _episodes_csv(report)),
+        atomic_write_text(folder / RESULTS_FILE, _results_json(report)),
+        atomic_write_text(folder / EPISODES_FILE, _episodes_csv(report)),
     )
-    if report.partial:
-        return files
-    results = report.results()
-    drawn = (
-        figures.validation_curves(results, folder / "validation_curves.png"),
-        figures.pareto(results, folder / "pareto.png"),
-    )
-    if report.instances:
-        path = folder / "instances.png"
-        drawn += (figures.per_instance(report.instance_summaries, report.instances, path),)
-    return (*files, *drawn)
+    if not report.partial:
+        results = report.results()
+        files += (
+            figures.validation_curves(results, folder / FIGURES[0]),
+            figures.pareto(results, folder / FIGURES[1]),
+        )
+        if report.instances:
+            path = folder / FIGURES[2]
+            files += (figures.per_instance(report.instance_summaries, report.instances, path),)
+    _remove_stale(report, folder, files)
+    return files
+
+
+def _remove_stale(report: EvaluationReport, folder: Path, written: tuple[Path, ...]) -> None:
+    for name in FIGURES:
+        if folder / name not in written:
+            (folder / name).unlink(missing_ok=True)
+    models = {ep.model_file for eps in report.episodes.values() for ep in eps if ep.model_file}
+    for path in (folder / MODELS_DIR).glob("*.pt"):
+        if f"{MODELS_DIR}/{path.name}" not in models:
+            path.unlink(missing_ok=True)
 
 
 def episode_record(

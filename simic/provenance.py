@@ -10,16 +10,22 @@ with the environment a model is about to play.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 
 import envs
+from simic.errors import SimicError
 
 ATTRIBUTE = "simic_env"
 """The model attribute (saved in the zip's ``data``) that holds the signature as a dict."""
+RUN_ATTRIBUTE = "simic_run"
+"""The model attribute that holds the identity of the run that trained it
+(:meth:`simic.train_config.TrainConfig.identity`), checked when the run is resumed."""
 
 
 @dataclass(frozen=True)
@@ -88,3 +94,57 @@ def recorded(model: Any) -> EnvSignature | None:
         return EnvSignature.from_dict(data)
     except (KeyError, TypeError):
         return None
+
+
+def record_run(model: Any, identity: Mapping[str, Any]) -> None:
+    """Attach the run's identity to ``model`` so that every checkpoint carries it."""
+    setattr(model, RUN_ATTRIBUTE, _as_json(identity))
+
+
+def recorded_run(model: Any) -> dict[str, Any] | None:
+    """The run identity saved with ``model``; ``None`` for checkpoints saved before it was."""
+    data = getattr(model, RUN_ATTRIBUTE, None)
+    return dict(data) if isinstance(data, Mapping) else None
+
+
+def _as_json(value: Mapping[str, Any]) -> dict[str, Any]:
+    # Tuples and lists compare equal once both have been through JSON, as a checkpoint has.
+    return json.loads(json.dumps(dict(value)))
+
+
+def _flat(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping) and key != "env_kwargs":
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def check_resume(
+    run: Path,
+    identity: Mapping[str, Any],
+    signature: EnvSignature,
+    trained_env: EnvSignature | None,
+    trained_run: Mapping[str, Any] | None,
+) -> None:
+    """Refuse to resume a run whose ``config.json`` is not the run its checkpoint holds.
+
+    ``identity`` and ``signature`` come from ``config.json``; ``trained_env`` and
+    ``trained_run`` from the checkpoint (``None`` when it predates them: not checked).
+    """
+    found: list[str] = []
+    if trained_run is not None:
+        ours, theirs = _flat(_as_json(identity)), _flat(trained_run)
+        for key in sorted(set(ours) | set(theirs)):
+            if ours.get(key) != theirs.get(key):
+                found.append(f"{key} {theirs.get(key)!r} in the checkpoint, {ours.get(key)!r} now")
+    if trained_env is not None and not found and (what := trained_env.differences(signature)):
+        found.append(f"the environment ({', '.join(what)}): {trained_env.name()} in the checkpoint")
+    if found:
+        shown = "; ".join(found[:3]) + (f"; and {len(found) - 3} more" if len(found) > 3 else "")
+        raise SimicError(
+            f"{run / 'config.json'} does not match the run its checkpoint holds ({shown}): it was "
+            "edited after the run started; put it back, or start a new run in another folder"
+        )

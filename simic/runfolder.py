@@ -1,16 +1,22 @@
 """Run folders on disk: writable before the work starts, owned by one process at a time.
 
-A folder that a process writes a run into (``simic train --out``, ``simic evaluate --out``) is
-claimed with a lock file created atomically (``O_CREAT | O_EXCL``) that records the owner's pid,
-host and start time. A second process refuses with one line that names the owner; a lock whose
-process has died is recognized as stale, and the error says how to clear it. Temporary files
-that a crash left in the middle of an atomic save are removed when the folder is claimed again.
+A folder that a process writes a run into (``simic train --out``, ``simic evaluate --out``,
+``simic sweep``) is claimed with an advisory lock, ``fcntl.flock`` on ``FOLDER/.lock``, held for
+as long as the process works there. The file records the owner's pid, host and start time, so a
+second process refuses with one line that names the owner. The *kernel* holds the lock, not the
+file: when the owner dies in any way (SIGKILL, the OOM killer, a power cut), the lock dies with
+it, and ``--resume`` just works; there is no stale lock to delete by hand. Temporary files that
+a crash left in the middle of an atomic save are removed when the folder is claimed again.
+
+The lock is advisory and POSIX-only (Linux and macOS), and it works on a network file system
+whose server supports locks (NFSv4; a dead client's lock ends with its lease).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import socket
@@ -74,7 +80,7 @@ def remove_temporary_files(folder: Path, targets: Iterable[str]) -> list[Path]:
 
 @dataclass(frozen=True)
 class LockOwner:
-    """Who holds a run folder's lock."""
+    """Who holds a folder's lock, as recorded in the lock file."""
 
     pid: int
     host: str
@@ -84,44 +90,54 @@ class LockOwner:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))
         return f"pid {self.pid} on host {self.host}, since {when}"
 
-    def is_alive(self) -> bool | None:
-        """True/False when it can be checked (same host), ``None`` for another host."""
-        if self.host != socket.gethostname():
-            return None
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:  # it exists, owned by another user
-            return True
-        return True
-
 
 def _read_owner(path: Path) -> LockOwner | None:
     try:
         data = json.loads(path.read_text())
         return LockOwner(int(data["pid"]), str(data["host"]), float(data["started"]))
     except (OSError, ValueError, KeyError, TypeError):
-        return None  # half-written or foreign: reported as an unreadable lock
+        return None  # being written, or written by something else: the owner is unknown
 
 
-def _refusal(folder: Path, path: Path) -> SimicError:
+def _refusal(folder: Path, path: Path, what: str) -> SimicError:
     owner = _read_owner(path)
-    if owner is None:
-        return SimicError(
-            f"{folder} is locked ({path} exists but cannot be read); if no process is using "
-            f"the folder, delete {path} and try again"
-        )
-    alive = owner.is_alive()
-    if alive is False:
-        return SimicError(
-            f"{folder} holds a stale lock from {owner.describe()}, a process that is no longer "
-            f"running (it was killed or crashed); delete {path} and try again"
-        )
+    who = f" ({owner.describe()})" if owner is not None else ""
     return SimicError(
-        f"{folder} is in use by another process ({owner.describe()}); wait for it to finish "
-        f"or choose another folder (if that process is gone, delete {path})"
+        f"{folder} is in use by another process{who}; wait for it to finish or choose another "
+        f"{what}"
     )
+
+
+def _open_lock(path: Path, folder: Path, what: str) -> int:
+    """A descriptor of ``path`` that holds its exclusive lock, or raise if another process does."""
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # e.g. a read-only disk that still let us see the folder
+            if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                reason = exc.strerror
+                raise SimicError(f"{what} {str(folder)!r} cannot be written ({reason})") from None
+            raise
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise _refusal(folder, path, what) from None
+        # The previous holder unlinks the file before it lets go: if it did so after we opened
+        # it, we hold the lock of a file nobody else will see, so take the new one instead.
+        try:
+            current = os.stat(path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(fd).st_ino:
+            return fd
+        os.close(fd)
+
+
+def _write_owner(fd: int) -> None:
+    owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(owner).encode(), 0)
 
 
 @contextlib.contextmanager
@@ -129,43 +145,31 @@ def claim(folder: Path, what: str = "run folder", files: Iterable[str] = ()) -> 
     """Own ``folder`` for the duration of the ``with`` block (created if needed).
 
     Once claimed, leftovers of interrupted atomic saves of ``files`` (paths relative to the
-    folder) are removed.
+    folder) are removed. A folder this call created is removed again if it is left empty.
 
     Raises:
-        SimicError: the folder cannot be written, or another (live or dead) process holds it.
+        SimicError: the folder cannot be written, or another live process holds it.
     """
+    created = not folder.exists()
     ensure_writable_folder(folder, what)
     path = folder / LOCK_FILE
-    owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        raise _refusal(folder, path) from None
-    except OSError as exc:  # e.g. a read-only disk that still let us see the folder
-        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-            raise SimicError(f"{what} {str(folder)!r} cannot be written ({exc.strerror})") from None
+        fd = _open_lock(path, folder, what)
+    except BaseException:
+        _remove_if_empty(folder, created)
         raise
-    with os.fdopen(fd, "w") as handle:
-        json.dump(owner, handle)
     try:
+        _write_owner(fd)
         remove_temporary_files(folder, files)
         yield folder
     finally:
-        path.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)  # while still holding it: see _open_lock
+        os.close(fd)
+        _remove_if_empty(folder, created)
 
 
-def release_dead_lock(folder: Path) -> bool:
-    """Delete ``folder``'s lock unless its owner is known to be running; True if one was deleted.
-
-    Only for a caller that knows nobody else can own the folder now: a sweep's trial, whose
-    previous attempt was killed when the sweep stopped (Tune runs a trial once at a time, and
-    the sweep holds its storage folder), on this host or, with a shared folder, on another.
-    """
-    path = folder / LOCK_FILE
-    if not path.exists():
-        return False
-    owner = _read_owner(path)
-    if owner is not None and owner.is_alive() is True:
-        return False  # a live process: claim() will refuse with its name
-    path.unlink(missing_ok=True)
-    return True
+def _remove_if_empty(folder: Path, created: bool) -> None:
+    # A command that stopped before writing anything leaves no empty folder behind it.
+    if created:
+        with contextlib.suppress(OSError):
+            folder.rmdir()

@@ -27,6 +27,9 @@ def exit_status(interrupt: BaseException) -> int:
 
 
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    # Once: a second SIGTERM (a scheduler's repeat, a group signal seen twice) must not break
+    # the checkpoint the first one is saving. SIGKILL still stops the process.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise Terminated(f"received signal {signal.Signals(signum).name}")
 
 

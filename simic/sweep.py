@@ -45,7 +45,7 @@ from envs.atomic import atomic_write_text
 from simic.errors import SimicError
 from simic.evaluate import EvaluateConfig, EvaluationReport, evaluate
 from simic.raysupport import LOCAL, ray_session, require_ray, resolve_address
-from simic.runfolder import claim, release_dead_lock
+from simic.runfolder import claim
 from simic.stats import MeanCI
 from simic.sweep_config import SweepConfig, config_changes, lookup, nest
 from simic.sweep_results import (
@@ -126,9 +126,7 @@ def train_and_evaluate(
     """Train ``config`` (continuing its run if the folder holds one), evaluate the model on the
     sweep's held-out seeds into ``folder/evaluation``, and return the Tune metrics."""
     run = Path(config.out)
-    # A trial runs once at a time and the sweep holds the storage folder, so a lock here was
-    # left by this trial's previous attempt, killed when the sweep stopped.
-    release_dead_lock(run)
+    # A previous attempt of this trial that was killed holds no lock: the kernel released it.
     result = train(config, resume=(run / CONFIG_FILE).is_file(), out=out)
     if result.interrupted:
         raise SimicError(f"training of {run} stopped at {result.timesteps} timesteps")

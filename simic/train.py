@@ -24,6 +24,7 @@ import contextlib
 import functools
 import json
 import os
+import signal
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -44,6 +45,7 @@ from envs.atomic import atomic_write_text, default_file_mode
 from simic import context_features, provenance, warmstart
 from simic.envutil import check_env_kwargs, make_env
 from simic.errors import SimicError
+from simic.policies import make_policy
 from simic.runfolder import CONFIG_FILE, MODEL_FILE, claim
 from simic.seeding import SeedCycle, TrainingSeeds
 from simic.signals import Terminated, exit_status, sigterm_interrupts
@@ -120,14 +122,27 @@ def _training_env(env_id: str, kwargs: dict[str, Any]) -> gym.Env:
     return TrainingSeeds(Monitor(make_env(env_id, kwargs)))
 
 
+def _worker_env(env_id: str, kwargs: dict[str, Any]) -> gym.Env:
+    """A training env in a SubprocVecEnv worker, deaf to SIGINT and SIGTERM.
+
+    Ctrl-C, ``timeout``, job schedulers and Ray signal the whole process group. Only the
+    trainer decides what a signal means: it saves a checkpoint and then stops its workers. A
+    worker that died of the signal first would break the trainer's next step instead. A worker
+    whose trainer was killed outright still ends: its pipe closes.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return _training_env(env_id, kwargs)
+
+
 def _eval_env(env_id: str, kwargs: dict[str, Any], seeds: list[int]) -> gym.Env:
     return SeedCycle(Monitor(make_env(env_id, kwargs)), seeds)
 
 
 def build_vec_env(config: TrainConfig) -> VecEnv:
+    make = _worker_env if config.n_envs > 1 else _training_env
     fns = [
-        functools.partial(_training_env, config.env, dict(config.env_kwargs))
-        for _ in range(config.n_envs)
+        functools.partial(make, config.env, dict(config.env_kwargs)) for _ in range(config.n_envs)
     ]
     vec: VecEnv = SubprocVecEnv(fns) if config.n_envs > 1 else DummyVecEnv(fns)
     vec.seed(config.seed)
@@ -333,6 +348,8 @@ def train(
     # Bad kwargs fail before a file is written; the env's signature goes into every model file.
     base = check_env_kwargs(config.env, config.env_kwargs)
     signature = provenance.EnvSignature.of(base)
+    if config.warm_start:  # a teacher that cannot play this env is refused before any file
+        make_policy(config.warm_start, base)
     context = (
         context_features.context_indices(base.layout, config.env)
         if config.ppo.context_bumps
@@ -343,6 +360,24 @@ def train(
         if resume and not from_checkpoint:
             out(f"{run} has no checkpoint yet (it stopped before the first one); starting at 0")
         return _train_in(config, run, from_checkpoint, signature, context, out)
+
+
+def _resumed_model(
+    config: TrainConfig, run: Path, vec_env: VecEnv, signature: provenance.EnvSignature
+) -> MaskablePPO:
+    """The run's checkpoint, if it is the run ``config.json`` describes, logging to this run."""
+    model = _load_checkpoint(run, vec_env, config.device)
+    provenance.check_resume(
+        run,
+        config.identity(),
+        signature,
+        provenance.recorded(model),
+        provenance.recorded_run(model),
+    )
+    # The checkpoint remembers the TensorBoard folder of wherever the run was, and a copied
+    # or moved run must not write into the original's.
+    model.tensorboard_log = str(run / "tb")
+    return model
 
 
 def _train_in(
@@ -361,24 +396,25 @@ def _train_in(
     try:
         vec_env = build_vec_env(config)
         model = (
-            _load_checkpoint(run, vec_env, config.device)
+            _resumed_model(config, run, vec_env, signature)
             if from_checkpoint
             else _new_model(config, vec_env, run, context)
         )
-        provenance.record(model, signature)
-        atomic_write_text(run / CONFIG_FILE, json.dumps(config.to_dict(), indent=1))
-        demos = None
-        if config.warm_start and not from_checkpoint:
-            demos = _warm_start(model, config, run, out)
-        anchor = _anchor(config, run, demos)
         remaining = config.timesteps - model.num_timesteps
-        if remaining <= 0:
+        if remaining <= 0:  # nothing changes, config.json included
             status = 0
             out(
                 f"{run}: already at {model.num_timesteps} timesteps (asked for "
                 f"{config.timesteps}); nothing to do"
             )
             return TrainResult(run, model.num_timesteps, interrupted=False)
+        provenance.record(model, signature)
+        provenance.record_run(model, config.identity())
+        atomic_write_text(run / CONFIG_FILE, json.dumps(config.to_dict(), indent=1))
+        demos = None
+        if config.warm_start and not from_checkpoint:
+            demos = _warm_start(model, config, run, out)
+        anchor = _anchor(config, run, demos)
         eval_cb = _eval_callback(config, run, resumed=from_checkpoint)
         status = _learn(model, config, run, remaining, [eval_cb, anchor], out)
     finally:
@@ -421,6 +457,14 @@ def _learn(
             f"'simic train --resume {run} --timesteps {config.timesteps}'"
         )
         return exit_status(stop)
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        # An env worker died (SIGKILL, the OOM killer): the model itself is intact.
+        atomic_save_model(model, run / CHECKPOINT_FILE)
+        raise SimicError(
+            f"an environment worker process died (killed, or out of memory) at "
+            f"{model.num_timesteps} timesteps; checkpoint saved. Continue with "
+            f"'simic train --resume {run} --timesteps {config.timesteps}'"
+        ) from None
     atomic_save_model(model, run / CHECKPOINT_FILE)
     atomic_save_model(model, run / MODEL_FILE)
     out(f"done: {model.num_timesteps} timesteps; model saved to {run / MODEL_FILE}")

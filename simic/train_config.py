@@ -32,6 +32,8 @@ SECTION_EXAMPLES = {"ppo": "n_steps: 256", "env_kwargs": "budget: 20"}
 ENGINES = ("sb3", "rllib")
 """The training libraries: sb3-contrib's MaskablePPO (:mod:`simic.train`) and Ray RLlib's PPO
 with an action-masking RLModule (:mod:`simic.rllib_engine`, needs the ``[ray]`` extra)."""
+RESUMABLE = ("timesteps", "device", "progress_bar")
+"""The only settings a resumed run may change (the rest is the run, as recorded)."""
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,16 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["ppo"]["net_arch"] = list(self.ppo.net_arch)
+        return data
+
+    def identity(self) -> dict[str, Any]:
+        """What makes the run the run: every setting but where it lives and :data:`RESUMABLE`.
+
+        Checkpoints carry it, so a resumed run refuses a ``config.json`` edited to another run.
+        """
+        data = self.to_dict()
+        for name in ("out", *RESUMABLE):
+            data.pop(name)
         return data
 
     @classmethod

@@ -98,5 +98,15 @@ def check_spaces(
         if theirs != ours:
             raise PolicyError(
                 f"policy {str(path)!r} was trained on another environment: its {what} space is "
-                f"{theirs}, this environment's is {ours} (task, slots and blueprints must match)"
+                f"{describe_space(theirs)}, this environment's is {describe_space(ours)} (task, "
+                "slots and blueprints must match)"
             )
+
+
+def describe_space(space: gym.Space) -> str:
+    """A space in a few words: its kind and shape, never its bounds array by array."""
+    if isinstance(space, gym.spaces.Discrete):
+        return f"Discrete({space.n})"
+    if isinstance(space, gym.spaces.Box):
+        return f"Box of shape {space.shape}"
+    return type(space).__name__

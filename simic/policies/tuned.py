@@ -16,6 +16,7 @@ The tables ship with the package in ``simic/policies/tuned/<name>.json`` (see
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.atomic import atomic_write_text
+from envs.config import GrowthEnvConfig
 from simic.policies.base import MaskedPolicy, PolicyError, growth_env
 from simic.policies.heuristic import HeuristicPolicy
 from simic.policies.registry import register_policy
@@ -81,6 +83,7 @@ class PerInstancePolicy(MaskedPolicy):
         super().__init__(env)
         self.env = env
         self.table = table or TunedTable.load(TABLE_DIR / f"{self.table_name}.json")
+        _check_tuned_for(env, self.table)
         self._built: dict[str, MaskedPolicy] = {}
         self._active: MaskedPolicy | None = None
 
@@ -107,6 +110,43 @@ class PerInstancePolicy(MaskedPolicy):
         if instance not in self._built:
             self._built[instance] = self.build(self.table.entries[instance])
         return self._built[instance]
+
+
+UNTUNED = ("param_rent", "host_widths", "device", "torch_threads", "data_dir", "memory_probe")
+"""Settings a table need not have been tuned at: the instance's own (it is looked up by them),
+and those that do not change what an episode does."""
+
+
+def _check_tuned_for(env: gym.Env, table: TunedTable) -> None:
+    """Refuse an env the table cannot serve: not a task family, or other episode settings.
+
+    A table's settings are best for the game it was tuned on; played with another budget or
+    another training step, they are an untested guess, not the baseline they claim to be.
+    """
+    base = growth_env(env)
+    if getattr(base, "family", None) is None or base.instance is None:
+        raise PolicyError(
+            f"{table.policy} needs a task family env (simic/Grow-Family-*): it plays the setting "
+            f"tuned for each episode's instance, and {_env_name(base)} has no instances"
+        )
+    tuned_kwargs = dict(table.tuning.get("env_kwargs", {}))
+    tuned = GrowthEnvConfig.from_kwargs(base.task, {**tuned_kwargs, **base.instance.env_kwargs()})
+    differ = [
+        f"{f.name}={getattr(base.config, f.name)!r} (tuned at {getattr(tuned, f.name)!r})"
+        for f in dataclasses.fields(GrowthEnvConfig)
+        if f.name not in UNTUNED and getattr(tuned, f.name) != getattr(base.config, f.name)
+    ]
+    if differ:
+        raise PolicyError(
+            f"{table.policy} was tuned on other episode settings than this env's: "
+            f"{', '.join(differ)}; play it at the settings it was tuned for, or tune a table "
+            "for these with 'python -m benchmarks.tune_baselines'"
+        )
+
+
+def _env_name(env: gym.Env) -> str:
+    spec = env.spec
+    return spec.id if spec is not None else f"task {growth_env(env).task.name}"
 
 
 def _instance_name(env: gym.Env) -> str:

@@ -120,3 +120,51 @@ def test_two_evaluations_in_one_process_play_their_own_environments(monkeypatch)
     monkeypatch.setattr(evaluate_module, "_WORKER_CACHE", {})
     _nogrow_accuracy("simic/Grow-Digits-v0")
     assert _nogrow_accuracy("simic/Grow-MNIST1D-v0") == alone
+
+
+def test_a_transfer_to_other_spaces_is_one_short_line(mnist1d_model, capsys):
+    assert _evaluate_model(mnist1d_model, "simic/Grow-Family-v0", "--transfer") == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Box of shape" in err and "[" not in err
+    assert len(err) < 400
+
+
+def _strict(text):
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_one_episode_writes_strict_json(tmp_path):
+    out = tmp_path / "E"
+    argv = ["evaluate", "--policy", "nogrow", "--episodes", "1", "--out", str(out)]
+    assert main([*argv, "--env-kwargs", "budget=3", "batches_per_step=1"]) == 0
+    data = _strict((out / "results.json").read_text())
+    assert data["policies"][0]["summary"]["return"]["ci95"] is None
+
+
+def test_an_output_folder_in_use_is_refused(tmp_path, capsys):
+    from simic.runfolder import claim
+
+    out = tmp_path / "E"
+    argv = ["evaluate", "--policy", "nogrow", "--episodes", "1", "--out", str(out)]
+    with claim(out, "output folder"):
+        assert main([*argv, "--env-kwargs", "budget=3", "batches_per_step=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is in use by another process" in err and "\n" not in err
+    assert not out.exists()  # nothing written: the folder the test's claim made is gone again
+
+
+def test_an_earlier_evaluations_files_do_not_stay_beside_new_results(tmp_path):
+    out = tmp_path / "E"
+    (out / "models").mkdir(parents=True)
+    stale = [out / "instances.png", out / "pareto.png", out / "models" / "old_seed1.pt"]
+    for path in stale:
+        path.write_bytes(b"from an earlier evaluation")
+    (out / "notes.txt").write_text("the user's")
+    argv = ["evaluate", "--policy", "nogrow", "--episodes", "1", "--out", str(out)]
+    assert main([*argv, "--env-kwargs", "budget=3", "batches_per_step=1"]) == 0
+    assert not (out / "instances.png").exists() and not (out / "models" / "old_seed1.pt").exists()
+    assert (out / "pareto.png").read_bytes() != b"from an earlier evaluation"
+    assert (out / "notes.txt").read_text() == "the user's"  # not an evaluation's file: kept

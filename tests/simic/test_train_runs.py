@@ -13,7 +13,7 @@ import pytest
 from sb3_contrib import MaskablePPO
 
 from simic.cli import main
-from simic.runfolder import LOCK_FILE
+from simic.runfolder import LOCK_FILE, claim
 from simic.train import TrainConfig
 from tests.simic.processes import EXIT_TIMEOUT_S, running
 from tests.simic.test_train import SMALL, _snapshot
@@ -61,18 +61,15 @@ def test_resume_trains_a_moved_folder_from_another_directory(
 def test_a_folder_in_use_is_refused_by_a_new_run_and_by_resume(finished_run, tmp_path, capsys):
     run = tmp_path / "RUN"
     shutil.copytree(finished_run, run)
-    (run / LOCK_FILE).write_text(
-        json.dumps({"pid": os.getpid(), "host": os.uname().nodename, "started": time.time()})
-    )
-    before = _snapshot(run)
-    assert main(["train", "--resume", str(run), "--timesteps", "64", "--no-progress"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "in use by another process" in err and "\n" not in err
     fresh = tmp_path / "FRESH"
-    fresh.mkdir()
-    (fresh / LOCK_FILE).write_text((run / LOCK_FILE).read_text())
-    assert _train(fresh) == 2
-    assert "in use by another process" in capsys.readouterr().err
+    before = _snapshot(run)
+    with claim(run), claim(fresh):  # held (by this process, on another descriptor)
+        assert main(["train", "--resume", str(run), "--timesteps", "64", "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "in use by another process" in err and "\n" not in err
+        assert f"pid {os.getpid()}" in err
+        assert _train(fresh) == 2
+        assert "in use by another process" in capsys.readouterr().err
     assert _snapshot(run) == before and not (fresh / "config.json").exists()
 
 
