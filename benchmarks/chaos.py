@@ -67,7 +67,8 @@ SHARES = {"train": 0.25, "evaluate": 0.15, "sweep": 0.6}
 time to the next)."""
 
 EXIT_GRACE_S = 120.0
-"""How long a signalled command may take to save and exit (saving under load can take long)."""
+"""How long a signalled command may take to save and exit, by default (saving a checkpoint on a
+busy machine once took over 60 s)."""
 LEFTOVER_GRACE_S = 90.0
 """How long the processes a command started may outlive it: Ray's agents take about a minute to
 notice that a SIGKILLed driver took their raylet with it."""
@@ -151,10 +152,12 @@ def is_running(proc: Proc) -> bool:
 
 def _simic_env() -> dict[str, str]:
     """This tree first on the path (the commands test the code next to the benchmark), a local
-    Ray, and unbuffered output (the log lines are what the kills wait for)."""
+    Ray, unbuffered output (the log lines are what the kills wait for), and faulthandler on
+    (a hung command's stacks can be dumped)."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONFAULTHANDLER"] = "1"
     return env
 
 
@@ -168,6 +171,7 @@ class Job:
     started: float
     seen: dict[tuple[int, int], Proc] = field(default_factory=dict)
     """Every process it was seen to start: what must be gone once it has ended."""
+    killed_at: float | None = None
 
     @classmethod
     def start(cls, name: str, args: list[str], log: Path) -> Job:
@@ -181,7 +185,7 @@ class Job:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 env=_simic_env(),
-                cwd=ROOT,
+                cwd=log.parent,  # where a core dump of a hung command would land
             )
         return cls(name, log, popen, time.time())
 
@@ -289,6 +293,8 @@ class Context:
         else:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(target.pid, number)
+        if target is None or target.pid == job.pid:  # a kill that ends the job
+            job.killed_at = time.time()
         who = "process group" if target is None else target.title.split(" ")[0]
         self.ledger.kills.append(
             {
@@ -307,16 +313,27 @@ class Context:
 
         A job that does not exit in time is SIGKILLed; survivors are reported and killed.
         """
-        limit = time.time() + (EXIT_GRACE_S if signalled else 0.0)
+        grace = self.args.exit_grace_s
+        limit = time.time() + (grace if signalled else 0.0)
         while job.poll() is None and time.time() < limit:
             job.watch()
             time.sleep(POLL_S)
         hung = job.poll() is None
         if hung:
             self.ledger.counts["hung_commands"] += 1
-            self.ledger.check(f"{job.name} exited within {EXIT_GRACE_S:.0f} s", False, job.tail())
+            last = job.tail()
+            # SIGABRT makes faulthandler (PYTHONFAULTHANDLER) write every thread's stack to the
+            # log, which shows where it hung.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(job.pid, signal.SIGABRT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                job.popen.wait(timeout=5)
             job.signal_group(signal.SIGKILL)
             job.popen.wait()
+            detail = f"last output {last!r}; stacks in {job.log}"
+            self.ledger.check(f"{job.name} exited within {grace:.0f} s", False, detail)
+        elif job.killed_at is not None and self.ledger.kills:
+            self.ledger.kills[-1]["exited_after_s"] = round(time.time() - job.killed_at, 1)
         self._no_leftovers(job)
         return None if hung else int(job.popen.returncode)
 
@@ -493,7 +510,12 @@ def _after_train_kill(
         ctx.ledger.check(f"{job.name} died of SIGKILL", status == -signal.SIGKILL, f"{status}")
         return after.timesteps
     ctx.ledger.check(f"{job.name}: SIGTERM exits with 143", status == 143, f"exit {status}")
-    ctx.ledger.check(f"{job.name}: no traceback after SIGTERM", "Traceback" not in output)
+    errors = sorted(set(re.findall(r"^(\w+(?:Error|Exception)\b.*)$", output, re.M)))
+    ctx.ledger.check(
+        f"{job.name}: no traceback printed after SIGTERM",
+        "Traceback" not in output,
+        f"{output.count('Traceback')} tracebacks: {'; '.join(errors)[:300]}",
+    )
     said = re.search(r"terminated at (\d+) timesteps; checkpoint saved", output)
     saved = (
         said is not None
@@ -878,6 +900,12 @@ def parser() -> argparse.ArgumentParser:
         default=(0.5, 8.0),
         metavar=("LO", "HI"),
         help="seconds between a kill's trigger and the kill, drawn uniformly",
+    )
+    p.add_argument(
+        "--exit-grace-s",
+        type=float,
+        default=EXIT_GRACE_S,
+        help="a signalled command still running after this has hung (default 120)",
     )
     p.add_argument("--train-kills", type=int, default=4, help="SIGKILL and SIGTERM in turn")
     p.add_argument("--train-timesteps", type=int, default=4096)
