@@ -884,7 +884,13 @@ def summary(result: dict[str, Any]) -> str:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seed", type=int, default=0, help="seeds the kill moments (default 0)")
-    p.add_argument("--budget-s", type=float, default=900.0, help="stop after this (default 900)")
+    p.add_argument(
+        "--budget-s",
+        type=float,
+        default=900.0,
+        help="the parts stop at this (default 900); a command already signalled still gets "
+        "its exit grace, and what it started the leftover grace",
+    )
     p.add_argument(
         "--work",
         type=Path,
