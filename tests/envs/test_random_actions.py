@@ -1,5 +1,7 @@
 """Property test: hundreds of random masked actions never break the environment's contract."""
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -22,7 +24,8 @@ def test_at_least_300_actions_in_all():
 @pytest.mark.parametrize("env_id", envs.EMBEDDED_IDS)
 def test_random_masked_actions(env_id):
     env = make(env_id, budget=6)
-    rng = np.random.default_rng(hash(env_id) % 2**32)
+    # crc32, not hash(): str hashes are salted per process, so the test would change every run.
+    rng = np.random.default_rng(zlib.crc32(env_id.encode()))
     obs, _ = env.reset(seed=1)
     steps = episodes = 0
     seen = set()
