@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import fcntl
 import json
 import math
 import os
@@ -47,8 +46,7 @@ import signal
 import subprocess
 import sys
 import time
-import zipfile
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +55,20 @@ from typing import Any
 import numpy as np
 import yaml
 
+from benchmarks.runs import (
+    TINY_SWEEP,
+    Proc,
+    checkpoint_timesteps,
+    descendants,
+    is_running,
+    lock_held,
+    process_table,
+    read_proc,
+    strict_json,
+    zip_data,
+)
 from envs.atomic import atomic_write_text
+from simic.runfolder import LOCK_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -82,17 +93,14 @@ ROLLOUT = 32 * 2
 """Timesteps per PPO rollout (n_steps x n_envs): a run resumed mid-rollout overshoots by less."""
 EVALUATE_POLICIES = ("heuristic", "nogrow")
 EVALUATE_FILES = {"results.json", "episodes.csv", "validation_curves.png", "pareto.png"}
-LOCK = ".lock"
 SWEEP_CONFIG: dict[str, Any] = {
-    "env": "simic/Grow-MNIST1D-v0",
-    "env_kwargs": {"budget": 4, "batches_per_step": 1},
+    **TINY_SWEEP,
+    # Long enough for a kill to land mid-trial; 3 seeds x 2 settings = 6 trials.
     "timesteps": 512,
-    "eval_every": 0,
     "checkpoint_every": 64,
     "ppo": {"n_steps": 32, "batch_size": 32, "n_epochs": 1},
     "seeds": [0, 1, 2],
-    "search": {"ppo.ent_coef": {"grid": [0.0, 0.01]}},
-    "evaluation": {"episodes": 2, "seed": 1000, "baselines": ["nogrow"]},
+    "evaluation": {**TINY_SWEEP["evaluation"], "seed": 1000},
     "resources": {"cpu": 1},
 }
 RAY_AGENTS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")
@@ -105,51 +113,6 @@ class PartStoppedError(Exception):
 
 
 # ----------------------------------------------------------------------------------- processes
-@dataclass(frozen=True)
-class Proc:
-    """One process as /proc shows it; ``pid`` and ``start`` together name it (pids are reused)."""
-
-    pid: int
-    ppid: int
-    session: int
-    start: int
-    state: str
-    title: str
-
-
-def read_proc(pid: int) -> Proc | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()  # the name in parentheses may hold spaces
-    title = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
-    return Proc(pid, int(fields[1]), int(fields[3]), int(fields[19]), fields[0], title)
-
-
-def process_table() -> list[Proc]:
-    found = (read_proc(int(name)) for name in os.listdir("/proc") if name.isdigit())
-    return [proc for proc in found if proc is not None]
-
-
-def descendants(root: int, table: list[Proc]) -> list[Proc]:
-    children: dict[int, list[Proc]] = defaultdict(list)
-    for proc in table:
-        children[proc.ppid].append(proc)
-    found, stack = [], [root]
-    while stack:
-        for child in children[stack.pop()]:
-            found.append(child)
-            stack.append(child.pid)
-    return found
-
-
-def is_running(proc: Proc) -> bool:
-    now = read_proc(proc.pid)
-    return now is not None and now.start == proc.start and now.state != "Z"
-
-
 def _simic_env() -> dict[str, str]:
     """This tree first on the path (the commands test the code next to the benchmark), a local
     Ray, unbuffered output (the log lines are what the kills wait for), and faulthandler on
@@ -375,15 +338,6 @@ class Context:
 
 
 # ----------------------------------------------------------------------------------- files
-def strict_json(path: Path) -> Any:
-    """``path`` parsed as JSON proper: NaN and Infinity (which Python writes) are refused."""
-
-    def refuse(name: str) -> Any:
-        raise ValueError(f"{name} is not JSON")
-
-    return json.loads(path.read_text(), parse_constant=refuse)
-
-
 def json_problem(path: Path) -> str:
     """Why ``path`` is not a readable strict JSON file ('' if it is)."""
     try:
@@ -391,12 +345,6 @@ def json_problem(path: Path) -> str:
     except (OSError, ValueError) as exc:
         return f"{path.name}: {exc}"
     return ""
-
-
-def zip_data(path: Path) -> dict[str, Any]:
-    """The JSON that stable-baselines3 keeps in a model zip (num_timesteps, seed, ppo settings)."""
-    with zipfile.ZipFile(path) as archive:
-        return dict(json.loads(archive.read("data")))
 
 
 @dataclass(frozen=True)
@@ -407,9 +355,10 @@ class Checkpoint:
 
 def checkpoint(run: Path) -> Checkpoint | None:
     path = run / "checkpoints" / "latest.zip"
+    timesteps = checkpoint_timesteps(path)
     try:
-        return Checkpoint(int(zip_data(path)["num_timesteps"]), path.stat().st_mtime_ns)
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None if timesteps is None else Checkpoint(timesteps, path.stat().st_mtime_ns)
+    except OSError:  # replaced between the two reads
         return None
 
 
@@ -417,20 +366,6 @@ def temporary_files(folder: Path) -> list[str]:
     """What an interrupted atomic save leaves (``.NAME.*.tmp``, ``.STEM.*.zip``) under folder."""
     pattern = re.compile(r"^\..+\.[^.]+\.(tmp|zip)$")
     return sorted(str(p.relative_to(folder)) for p in folder.rglob(".*") if pattern.match(p.name))
-
-
-def lock_held(folder: Path) -> bool:
-    """Whether a process holds ``folder/.lock`` as an flock (a leftover file alone is not held)."""
-    path = folder / LOCK
-    if not path.exists():
-        return False
-    with path.open("rb") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return False
 
 
 def signal_plan(rng: np.random.Generator, count: int) -> list[str]:
@@ -628,7 +563,7 @@ def _check_evaluation_folder(ctx: Context, out: Path, since: float, seeds: list[
     )
     ctx.ledger.check("episodes.csv holds exactly the episodes of results.json", rows == episodes)
     names = {p.name for p in out.iterdir()}
-    odd = sorted(names - EVALUATE_FILES - {LOCK})
+    odd = sorted(names - EVALUATE_FILES - {LOCK_FILE})
     ctx.ledger.check("the folder holds only the evaluation's files", not odd, f"also {odd}")
     ctx.ledger.check("every output is there", names >= EVALUATE_FILES, f"{sorted(names)}")
     old = sorted(n for n in names & EVALUATE_FILES if (out / n).stat().st_mtime < since - 0.1)
@@ -749,7 +684,7 @@ def _check_sweep(ctx: Context, storage: Path) -> None:
         _check_trial(ctx, storage / row["name"], row)
     leftovers = temporary_files(storage)
     ctx.ledger.check("no temporary files left in the sweep", not leftovers, f"{leftovers}")
-    held = [p.parent.name for p in storage.rglob(LOCK) if lock_held(p.parent)]
+    held = [p.parent.name for p in storage.rglob(LOCK_FILE) if lock_held(p.parent)]
     ctx.ledger.check("no folder of the sweep is left locked", not held, f"{held}")
 
 

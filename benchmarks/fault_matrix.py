@@ -48,12 +48,12 @@ import sys
 import tempfile
 import textwrap
 import time
-import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.runs import TINY_SWEEP, checkpoint_timesteps, strict_json
 from envs.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -355,27 +355,9 @@ def changed(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
     return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
 
 
-def checkpoint_timesteps(path: Path) -> int | None:
-    """``num_timesteps`` of an SB3 model zip (its ``data`` member is JSON), read without SB3."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return int(json.loads(archive.read("data"))["num_timesteps"])
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return None
-
-
 def event_bytes(folder: Path) -> int:
     """How many bytes of TensorBoard events ``folder`` holds."""
     return sum(p.stat().st_size for p in folder.rglob("events.out.tfevents*"))
-
-
-def strict_json(path: Path) -> Any:
-    """``path`` parsed as strict JSON (NaN and Infinity refused, as most parsers do)."""
-
-    def refuse(constant: str) -> None:
-        raise ValueError(f"not JSON: {constant}")
-
-    return json.loads(path.read_text(), parse_constant=refuse)
 
 
 def same_files(a: Path, b: Path, names: Sequence[str]) -> list[str]:
@@ -950,14 +932,8 @@ def a_corrupt_model_is_one_line(ws: Workspace) -> Verdict:
 
 
 SWEEP: dict[str, Any] = {
-    "env": "simic/Grow-MNIST1D-v0",
-    "env_kwargs": {"budget": 4, "batches_per_step": 1},
-    "timesteps": 32,
-    "eval_every": 0,
-    "checkpoint_every": 16,
-    "ppo": {"n_steps": 16, "batch_size": 16, "n_epochs": 1},
+    **TINY_SWEEP,
     "search": {"ppo.ent_coef": {"grid": [0.0, 0.01, 0.02]}},
-    "evaluation": {"episodes": 2, "baselines": ["nogrow"]},
     "max_concurrent_trials": 1,
 }
 """The smallest sweep the suite runs (tests/simic/test_sweep.py), three trials one at a time."""

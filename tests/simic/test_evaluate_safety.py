@@ -10,11 +10,12 @@ import time
 
 import pytest
 
+from benchmarks.runs import descendants, strict_json
 from simic import evaluate as evaluate_module
 from simic.cli import main
 from simic.evaluate import EvaluateConfig, evaluate
 from simic.signals import Terminated
-from tests.simic.processes import EXIT_TIMEOUT_S, running
+from tests.simic.processes import EXIT_TIMEOUT_S, running, running_group
 from tests.simic.test_train import SMALL
 
 
@@ -29,6 +30,12 @@ def mnist1d_model(tmp_path_factory):
 def _evaluate_model(model, env_id, *extra):
     argv = ["evaluate", "--policy", str(model), "--env", env_id, "--episodes", "1"]
     return main([*argv, "--env-kwargs", "budget=3", "batches_per_step=1", *extra])
+
+
+def _long_parallel_evaluation(out):
+    """``simic evaluate`` on 2 workers, far longer than any test waits for it."""
+    cmd = [sys.executable, "-m", "simic", "evaluate", "--policy", "nogrow", "--episodes", "200"]
+    return [*cmd, "--n-envs", "2", "--out", str(out), "--env-kwargs", "budget=4"]
 
 
 @pytest.mark.parametrize("env_id", ["simic/Grow-MNIST1D-Transformer-v0", "simic/Grow-Digits-v0"])
@@ -95,9 +102,7 @@ def test_an_interrupted_evaluation_keeps_its_finished_episodes(tmp_path, monkeyp
 
 def test_sigterm_during_a_parallel_evaluation_writes_partial_results(tmp_path):
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "simic", "evaluate", "--policy", "nogrow", "--episodes", "200"]
-    cmd += ["--n-envs", "2", "--out", str(out), "--env-kwargs", "budget=4"]
-    with running(cmd, stderr=subprocess.PIPE) as proc:
+    with running(_long_parallel_evaluation(out), stderr=subprocess.PIPE) as proc:
         deadline = time.time() + 60
         while not out.exists() and time.time() < deadline:
             time.sleep(0.2)
@@ -130,18 +135,11 @@ def test_a_transfer_to_other_spaces_is_one_short_line(mnist1d_model, capsys):
     assert len(err) < 400
 
 
-def _strict(text):
-    def refuse(constant):
-        raise ValueError(f"not JSON: {constant}")
-
-    return json.loads(text, parse_constant=refuse)
-
-
 def test_one_episode_writes_strict_json(tmp_path):
     out = tmp_path / "E"
     argv = ["evaluate", "--policy", "nogrow", "--episodes", "1", "--out", str(out)]
     assert main([*argv, "--env-kwargs", "budget=3", "batches_per_step=1"]) == 0
-    data = _strict((out / "results.json").read_text())
+    data = strict_json(out / "results.json")
     assert data["policies"][0]["summary"]["return"]["ci95"] is None
 
 
@@ -171,26 +169,22 @@ def test_an_earlier_evaluations_files_do_not_stay_beside_new_results(tmp_path):
     assert (out / "notes.txt").read_text() == "the user's"  # not an evaluation's file: kept
 
 
-def _wait_for_workers(proc, out, count=2):
-    from tests.simic.processes import descendants
-
+def _wait_for_workers(proc, out, count=3):
+    """The pids below ``proc`` once ``count`` + 1 have started: the resource tracker, the
+    forkserver and the workers (the last to start)."""
     deadline = time.time() + 90
     while time.time() < deadline:
-        # The resource tracker, the forkserver and its workers (the last to start).
-        if out.exists() and len(descendants(proc.pid)) >= count + 1:
-            return descendants(proc.pid)
+        below = [p.pid for p in descendants(proc.pid)]
+        if out.exists() and len(below) >= count + 1:
+            return below
         time.sleep(0.5)
     raise AssertionError("the evaluation's workers did not start")
 
 
 def test_sigterm_to_the_process_group_writes_partial_results(tmp_path):
-    from tests.simic.processes import running_group
-
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "simic", "evaluate", "--policy", "nogrow", "--episodes", "200"]
-    cmd += ["--n-envs", "2", "--out", str(out), "--env-kwargs", "budget=4"]
-    with running_group(cmd, stderr=subprocess.PIPE) as proc:
-        _wait_for_workers(proc, out, count=3)
+    with running_group(_long_parallel_evaluation(out), stderr=subprocess.PIPE) as proc:
+        _wait_for_workers(proc, out)
         time.sleep(5)  # the workers import torch, then some episodes finish
         os.killpg(proc.pid, signal.SIGTERM)  # what `timeout`, SLURM and Ray do
         stdout, stderr = proc.communicate(timeout=EXIT_TIMEOUT_S)
@@ -202,13 +196,9 @@ def test_sigterm_to_the_process_group_writes_partial_results(tmp_path):
 
 
 def test_a_worker_killed_mid_evaluation_ends_it_with_partial_results(tmp_path):
-    from tests.simic.processes import running_group
-
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "simic", "evaluate", "--policy", "nogrow", "--episodes", "200"]
-    cmd += ["--n-envs", "2", "--out", str(out), "--env-kwargs", "budget=4"]
-    with running_group(cmd, stderr=subprocess.PIPE) as proc:
-        workers = _wait_for_workers(proc, out, count=3)
+    with running_group(_long_parallel_evaluation(out), stderr=subprocess.PIPE) as proc:
+        workers = _wait_for_workers(proc, out)
         time.sleep(6)
         os.kill(workers[-1], signal.SIGKILL)  # the OOM killer's choice
         stdout, stderr = proc.communicate(timeout=EXIT_TIMEOUT_S)  # no hang
@@ -219,13 +209,9 @@ def test_a_worker_killed_mid_evaluation_ends_it_with_partial_results(tmp_path):
 
 
 def test_workers_of_a_parent_killed_outright_do_not_outlive_it(tmp_path):
-    from tests.simic.processes import running_group
-
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "simic", "evaluate", "--policy", "nogrow", "--episodes", "200"]
-    cmd += ["--n-envs", "2", "--out", str(out), "--env-kwargs", "budget=4"]
-    with running_group(cmd, stderr=subprocess.PIPE) as proc:
-        workers = _wait_for_workers(proc, out, count=3)
+    with running_group(_long_parallel_evaluation(out), stderr=subprocess.PIPE) as proc:
+        workers = _wait_for_workers(proc, out)
         time.sleep(2)
         proc.kill()  # the parent alone: the OOM killer's choice, nothing for it to clean up
         proc.wait(timeout=30)

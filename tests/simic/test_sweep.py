@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from benchmarks.runs import TINY_SWEEP
 from kasmina import UserError
 from simic.cli import main
 from simic.envutil import load_config_file
@@ -26,21 +27,9 @@ try:  # the Ray tests skip without Ray; the callback below exists only with it
 except ImportError:
     tune = None
 
-# Seconds per trial: 32 steps of 4-step episodes, one short PPO update, 2 evaluation episodes.
-TINY = {
-    "env": "simic/Grow-MNIST1D-v0",
-    "env_kwargs": {"budget": 4, "batches_per_step": 1},
-    "timesteps": 32,
-    "eval_every": 0,
-    "checkpoint_every": 16,
-    "ppo": {"n_steps": 16, "batch_size": 16, "n_epochs": 1},
-    "search": {"ppo.ent_coef": {"grid": [0.0, 0.01]}},
-    "evaluation": {"episodes": 2, "baselines": ["nogrow"]},
-}
-
 
 def _with(**changes):
-    return {**TINY, **changes}
+    return {**TINY_SWEEP, **changes}
 
 
 # ----------------------------------------------------------------------------------- config
@@ -123,7 +112,7 @@ def test_the_example_config_is_a_valid_sweep():
 
 
 def test_a_sweep_folder_is_new_or_resumed_with_its_own_config(tmp_path):
-    config = SweepConfig.from_mapping(TINY)
+    config = SweepConfig.from_mapping(TINY_SWEEP)
     with pytest.raises(UserError, match="holds no sweep to resume"):
         check_storage(tmp_path, config, resume=True)
     (tmp_path / STATE_FILE).write_text(json.dumps(config.to_dict()))
@@ -154,7 +143,7 @@ def test_the_table_has_a_row_per_trial_and_per_baseline():
 def test_a_trial_continues_the_run_its_killed_attempt_left(tmp_path):
     # What a trial does (without Ray): a second attempt finds the run, releases the lock its
     # killed predecessor left, and continues the run instead of training it again.
-    sweep = SweepConfig.from_mapping(TINY)
+    sweep = SweepConfig.from_mapping(TINY_SWEEP)
     config = sweep.trial_config({"seed": 0}, out=str(tmp_path / "run"))
     log = []
     first = train_and_evaluate(config, sweep, tmp_path, log.append)
@@ -187,7 +176,7 @@ def test_a_bad_config_file_is_one_line_and_exit_status_2(tmp_path, capsys):
 def test_without_ray_the_command_fails_in_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
     file = tmp_path / "sweep.json"
-    file.write_text(json.dumps(TINY))
+    file.write_text(json.dumps(TINY_SWEEP))
     assert main(["sweep", str(file), "--storage", str(tmp_path / "store")]) == 2
     err = capsys.readouterr().err
     assert err == (
