@@ -37,7 +37,7 @@ from simic.envutil import check_env_kwargs, make_env
 from simic.policies.episode import run_episode
 from simic.policies.rllib import RLlibPolicy
 from simic.provenance import EnvSignature, check_resume
-from simic.raysupport import check_reachable, ray_session, require_ray
+from simic.raysupport import ray_session, require_ray
 from simic.rllib_checkpoint import BEST_DIR, CHECKPOINT_DIR, MODEL_DIR
 from simic.runfolder import CONFIG_FILE, claim
 from simic.signals import Terminated, exit_status, sigterm_interrupts
@@ -69,7 +69,6 @@ def train(
         raise ValueError(f"rllib_engine.train got a config for engine {config.engine!r}")
     require_ray(FEATURE)
     rllib_setup.check(config)
-    check_reachable(address)  # Ray would retry an address where nothing listens forever
     # Absolute: RLlib saves checkpoints through pyarrow, which takes a relative path for a URI.
     run = Path(config.out).absolute()
     signature = EnvSignature.of(check_env_kwargs(config.env, config.env_kwargs))

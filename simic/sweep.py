@@ -46,7 +46,6 @@ from simic.errors import SimicError
 from simic.evaluate import EvaluateConfig, EvaluationReport, evaluate
 from simic.raysupport import (
     LOCAL,
-    check_reachable,
     ray_session,
     require_ray,
     resolve_address,
@@ -386,7 +385,6 @@ def run_sweep(
     check_storage(folder, config, resume)
     files = (STATE_FILE, JSON_FILE, CSV_FILE, FIGURE_FILE)
     on_cluster = resolve_address(address) is not None
-    check_reachable(address)  # before the storage folder is touched
     with claim(folder, "sweep folder", files=files), ray_session(FEATURE, address):
         return _run_claimed(config, folder, resume, on_cluster, out, callbacks)
 

@@ -124,7 +124,7 @@ def _check_tuned_for(env: gym.Env, table: TunedTable) -> None:
     another training step, they are an untested guess, not the baseline they claim to be.
     """
     base = growth_env(env)
-    if getattr(base, "family", None) is None or base.instance is None:
+    if base.family is None:
         raise PolicyError(
             f"{table.policy} needs a task family env (simic/Grow-Family-*): it plays the setting "
             f"tuned for each episode's instance, and {_env_name(base)} has no instances"
