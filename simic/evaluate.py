@@ -22,55 +22,51 @@ The files it writes (``results.json``, ``episodes.csv``, the figures) are descri
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
-import multiprocessing
-import os
-import re
-import signal
-import statistics
-import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import envs
-from kasmina.errors import UserError
 from kasmina.validation import require_device, require_int
-from simic.envutil import check_env_kwargs, make_env, resolve_env_id
+from simic.envutil import check_env_kwargs, resolve_env_id
 from simic.errors import SimicError
 from simic.evaluation_files import (
     CSV_COLUMNS,
     OUTPUT_FILES,
     SCHEMA_VERSION,
-    EvaluatedEpisode,
     episode_record,
     write_outputs,
 )
+from simic.evaluation_report import (
+    EvaluatedEpisode,
+    EvaluationReport,
+    PolicySummary,
+    family_average_by_seed,
+    family_summary,
+    format_family_table,
+    format_report,
+    format_table,
+    summarize,
+)
+from simic.evaluation_workers import WorkerDiedError, play_jobs
 from simic.options import doc
 from simic.policies import (
     FAMILY_POLICY_NAMES,
     POLICY_NAMES,
-    EpisodeResult,
     list_policies,
     make_policy,
-    run_episode,
 )
 from simic.pretrained import PREFIX
-from simic.raysupport import DEFAULT, check_address, ray_session, require_ray
+from simic.raysupport import DEFAULT, check_address, require_ray
 from simic.runfolder import claim
 from simic.signals import exit_status, sigterm_interrupts
-from simic.stats import MeanCI, mean_ci
 
 Printer = Callable[[str], None]
 WORKER_DIED = 1
 """Exit status of an evaluation whose worker process died: its results are partial."""
 
-__all__ = [  # the file helpers are re-exported: they lived here before simic.evaluation_files
+__all__ = [  # file and report helpers are re-exported: they lived here before their modules
     "CSV_COLUMNS",
     "SCHEMA_VERSION",
     "EvaluateConfig",
@@ -81,6 +77,7 @@ __all__ = [  # the file helpers are re-exported: they lived here before simic.ev
     "evaluate",
     "family_average_by_seed",
     "family_summary",
+    "format_family_table",
     "format_report",
     "format_table",
     "summarize",
@@ -164,108 +161,11 @@ class EvaluateConfig:
         return list(range(self.seed, self.seed + self.episodes))
 
 
-@dataclass(frozen=True)
-class PolicySummary:
-    """Means and 95% confidence intervals of one policy's episodes."""
-
-    policy: str
-    returns: MeanCI
-    test_accuracy: MeanCI
-    param_growth: MeanCI
-    germinated: float
-    fossilized: float
-    pruned: float
-
-    def to_dict(self) -> dict[str, Any]:
-        def ci(m: MeanCI) -> dict[str, Any]:
-            # One episode has no interval: null, since NaN is not JSON.
-            half = None if math.isnan(m.half_width) else m.half_width
-            return {"mean": m.mean, "ci95": half, "n": m.n}
-
-        return {
-            "return": ci(self.returns),
-            "test_accuracy": ci(self.test_accuracy),
-            "param_growth": ci(self.param_growth),
-            "seeds_germinated": self.germinated,
-            "seeds_fossilized": self.fossilized,
-            "seeds_pruned": self.pruned,
-        }
-
-
-@dataclass(frozen=True)
-class EvaluationReport:
-    """Every episode of every policy, and their summaries."""
-
-    config: EvaluateConfig
-    task: str
-    episodes: dict[str, list[EvaluatedEpisode]]
-    summaries: dict[str, PolicySummary | None]
-    files: tuple[Path, ...] = ()
-    exit_status: int = 0
-    """0 when every episode ran; 130 (Ctrl-C), 143 (SIGTERM) or 1 (a worker died) for a
-    partial evaluation."""
-    instances: tuple[str, ...] = ()
-    """The family's instance names (empty for an env that is not a task family)."""
-    instance_summaries: dict[str, dict[str, PolicySummary | None]] = field(default_factory=dict)
-    """Per policy, per instance: the summary of that instance's episodes (families only)."""
-    family_summaries: dict[str, PolicySummary | None] = field(default_factory=dict)
-    """Per policy: the family average (see the module docstring; families only)."""
-
-    @property
-    def partial(self) -> bool:
-        return self.exit_status != 0
-
-    def results(self) -> dict[str, list[EpisodeResult]]:
-        """The played episodes by policy, without their file names."""
-        return {p: [ep.result for ep in eps] for p, eps in self.episodes.items()}
-
-
 # ----------------------------------------------------------------------------------- episodes
-# One env and policy per worker, reused across its episodes. The key holds everything that
-# defines an episode, so two evaluations in one process never share an env by mistake.
-_WORKER_CACHE: dict[tuple[str, str, str, str, bool], tuple[Any, Any]] = {}
-
-
 def family_instances(env_id: str) -> tuple[str, ...]:
     """The instance names of a task-family id (empty for any other id)."""
     family = envs.FAMILIES.get(env_id)
     return family.names if family is not None else ()
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "policy"
-
-
-def _play(
-    env_id: str,
-    env_kwargs: dict[str, Any],
-    spec: str,
-    seed: int,
-    device: str,
-    model_dir: str | None,
-    transfer: bool = False,
-    instance: str | None = None,
-) -> EvaluatedEpisode:
-    """One episode of ``spec`` on ``seed`` (and a family's ``instance``), in a worker or here."""
-    key = (env_id, json.dumps(env_kwargs, sort_keys=True), spec, device, transfer)
-    if key not in _WORKER_CACHE:
-        env = make_env(env_id, env_kwargs)
-        policy = make_policy(spec, env.unwrapped, device=device, transfer=transfer)
-        _WORKER_CACHE[key] = (env, policy)
-    env, policy = _WORKER_CACHE[key]
-    options = None if instance is None else {"instance": instance}
-    result = run_episode(env, policy, seed, options)
-    if model_dir is None:
-        return EvaluatedEpisode(result)
-    from simic.export import export_grown_model
-
-    where = "" if instance is None else f"_{_slug(instance)}"
-    path = Path(model_dir) / f"{_slug(spec)}{where}_seed{seed}.pt"
-    metadata: dict[str, Any] = {"policy": spec, "seed": seed}
-    if instance is not None:
-        metadata["instance"] = instance
-    export_grown_model(env.unwrapped, path, metadata=metadata)
-    return EvaluatedEpisode(result, str(Path("models") / path.name))
 
 
 def _run_all(config: EvaluateConfig, out: Printer) -> tuple[dict[str, list[EvaluatedEpisode]], int]:
@@ -294,13 +194,7 @@ def _run_all(config: EvaluateConfig, out: Printer) -> tuple[dict[str, list[Evalu
     status = 0
     with sigterm_interrupts():
         try:
-            if config.ray is not None:
-                _play_on_ray(jobs, config.ray, rows)
-            elif config.n_envs == 1:
-                for index, job in enumerate(jobs):
-                    rows[index] = _play(*job)
-            else:
-                _play_in_pool(jobs, config.n_envs, rows)
+            play_jobs(jobs, config.n_envs, config.ray, rows)
         except KeyboardInterrupt as stop:
             status = exit_status(stop)
             out(f"stopped by {stop.__class__.__name__}: {len(rows)} of {len(jobs)} episodes done")
@@ -319,212 +213,6 @@ def _run_all(config: EvaluateConfig, out: Printer) -> tuple[dict[str, list[Evalu
 
 def _ray_name(address: str) -> str:
     return "RAY_ADDRESS, else local" if address == DEFAULT else address
-
-
-def _init_worker(parent: int) -> None:
-    """Set up an evaluation worker: deaf to group signals, and gone soon after its parent.
-
-    Ctrl-C and SIGTERM reach the whole process group; only the parent decides what they mean
-    (it keeps the finished episodes, then kills the workers). A parent killed outright (the OOM
-    killer, SIGKILL) cannot kill them, and the pool's queues do not tell them, so each worker
-    watches its parent and exits when it is gone.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    threading.Thread(target=_exit_without, args=(parent,), daemon=True).start()
-
-
-def _exit_without(parent: int) -> None:
-    while True:
-        time.sleep(1.0)
-        try:
-            os.kill(parent, 0)
-        except ProcessLookupError:
-            os._exit(1)
-        except PermissionError:  # alive, under another user (pid reused): keep going
-            pass
-
-
-class WorkerDiedError(Exception):
-    """A worker process of the evaluation died (SIGKILL, the OOM killer) mid-episode."""
-
-
-def _play_in_pool(
-    jobs: list[tuple[Any, ...]], workers: int, rows: dict[int, EvaluatedEpisode]
-) -> None:
-    """Play ``jobs`` in ``workers`` processes, filling ``rows`` as results arrive.
-
-    A worker that dies breaks the pool (``BrokenProcessPool``) instead of leaving its episode
-    pending forever, as ``multiprocessing.Pool`` would.
-    """
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    pool = ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),)
-    )
-    try:  # submitting starts the workers: a signal may already land there
-        pending = {pool.submit(_play, *job): index for index, job in enumerate(jobs)}
-        for future in as_completed(pending):
-            rows[pending[future]] = future.result()
-    except BrokenProcessPool:
-        raise WorkerDiedError from None
-    finally:
-        _stop(pool)
-
-
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """Stop ``pool`` now: an interrupted evaluation does not wait for running episodes."""
-    processes = list((pool._processes or {}).values())  # no public handle on the workers
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.kill()  # not terminate(): the workers ignore SIGTERM (see _init_worker)
-    for process in processes:
-        process.join(timeout=10)
-
-
-def _play_on_ray(
-    jobs: list[tuple[Any, ...]], address: str, rows: dict[int, EvaluatedEpisode]
-) -> None:
-    """Play ``jobs`` as Ray tasks (one CPU each), filling ``rows`` as results arrive.
-
-    Each Ray worker keeps its env and policy between episodes (:data:`_WORKER_CACHE`), as a
-    pool worker does. An error a user caused in a task (a model for another env, say) is
-    raised here as itself, not wrapped in Ray's traceback.
-    """
-    with ray_session("simic evaluate --ray", address) as ray:
-        play = ray.remote(num_cpus=1, max_retries=0)(_play)
-        refs = [play.remote(*job) for job in jobs]
-        index = {ref: i for i, ref in enumerate(refs)}
-        pending = list(refs)
-        try:
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1)
-                for ref in done:
-                    rows[index[ref]] = ray.get(ref)
-        except ray.exceptions.RayTaskError as failure:
-            if isinstance(failure.cause, UserError | SimicError):
-                raise failure.cause from None
-            raise
-        finally:
-            for ref in pending:  # an interrupted evaluation does not wait for running episodes
-                ray.cancel(ref, force=True)
-
-
-def summarize(policy: str, results: Sequence[EpisodeResult]) -> PolicySummary | None:
-    """The policy's means and intervals; ``None`` if none of its episodes ran."""
-    if not results:
-        return None
-
-    def mean(counts: Sequence[int]) -> float:
-        return sum(counts) / len(results)
-
-    return PolicySummary(
-        policy,
-        mean_ci([r.return_ for r in results]),
-        mean_ci([r.test_accuracy for r in results]),
-        mean_ci([r.param_growth for r in results]),
-        mean([r.seeds_germinated for r in results]),
-        mean([r.seeds_fossilized for r in results]),
-        mean([r.seeds_pruned for r in results]),
-    )
-
-
-def family_summary(
-    policy: str, results: Sequence[EpisodeResult], instances: Sequence[str]
-) -> PolicySummary | None:
-    """The family average of a policy's episodes (``None`` if no seed covers every instance).
-
-    For each seed played on every instance, the mean over instances of that seed's episodes;
-    then the mean of those per-seed averages and its 95% interval (see the module docstring).
-    With every seed complete, the mean equals the mean over instances of the per-instance means.
-    """
-    if not _complete_seeds(results, instances):
-        return None
-
-    def per_seed(metric: Callable[[EpisodeResult], float]) -> list[float]:
-        return list(family_average_by_seed(results, instances, metric).values())
-
-    return PolicySummary(
-        policy,
-        mean_ci(per_seed(lambda r: r.return_)),
-        mean_ci(per_seed(lambda r: r.test_accuracy)),
-        mean_ci(per_seed(lambda r: r.param_growth)),
-        statistics.fmean(per_seed(lambda r: r.seeds_germinated)),
-        statistics.fmean(per_seed(lambda r: r.seeds_fossilized)),
-        statistics.fmean(per_seed(lambda r: r.seeds_pruned)),
-    )
-
-
-def family_average_by_seed(
-    results: Sequence[EpisodeResult],
-    instances: Sequence[str],
-    metric: Callable[[EpisodeResult], float],
-) -> dict[int, float]:
-    """Per seed played on every instance (in seed order), the mean of ``metric`` over instances.
-
-    Two policies' values at one seed pair (the same seed on every instance): the difference of
-    family averages is a mean of these per-seed differences.
-    """
-    return {
-        seed: statistics.fmean(metric(eps[i]) for i in instances)
-        for seed, eps in _complete_seeds(results, instances).items()
-    }
-
-
-def _complete_seeds(
-    results: Sequence[EpisodeResult], instances: Sequence[str]
-) -> dict[int, dict[str | None, EpisodeResult]]:
-    """Seed -> instance -> episode, for the seeds played on every instance (in seed order)."""
-    by_seed: dict[int, dict[str | None, EpisodeResult]] = {}
-    for result in results:
-        by_seed.setdefault(result.seed, {})[result.instance] = result
-    return {seed: eps for seed, eps in sorted(by_seed.items()) if all(i in eps for i in instances)}
-
-
-# ----------------------------------------------------------------------------------- outputs
-def _row(label: str, s: PolicySummary, width: int) -> str:
-    name = label if len(label) <= width else "…" + label[-(width - 1) :]
-    return (
-        f"{name:<{width}} {s.returns.format(1, 3):>17} "
-        f"{s.test_accuracy.format(100, 1):>17} {s.param_growth.format(1, 2):>15} "
-        f"{s.germinated:>6.1f} {s.fossilized:>6.1f} {s.pruned:>6.1f}"
-    )
-
-
-def _header(label: str, width: int) -> list[str]:
-    header = (
-        f"{label:<{width}} {'return':>17} {'test accuracy %':>17} {'param growth':>15} "
-        f"{'germ.':>6} {'foss.':>6} {'pruned':>6}"
-    )
-    return [header, "-" * len(header)]
-
-
-def format_table(summaries: Mapping[str, PolicySummary | None], width: int = 24) -> str:
-    """One row per policy: means ± 95% confidence half-widths (names cut to ``width``)."""
-    lines = _header("policy", width)
-    lines += [_row(s.policy, s, width) for s in summaries.values() if s is not None]
-    return "\n".join(lines)
-
-
-def format_family_table(
-    instance_summaries: Mapping[str, Mapping[str, PolicySummary | None]],
-    family_summaries: Mapping[str, PolicySummary | None],
-) -> str:
-    """Per policy: one row per instance, then the family average (means ± 95% half-widths)."""
-    lines = _header("policy / instance", 30)
-    for policy, rows in instance_summaries.items():
-        lines.append(policy)
-        lines += [_row(f"  {name}", s, 30) for name, s in rows.items() if s is not None]
-        if (family := family_summaries.get(policy)) is not None:
-            lines.append(_row("  family average", family, 30))
-    return "\n".join(lines)
-
-
-def format_report(report: EvaluationReport) -> str:
-    """The table :func:`evaluate` prints: per instance and family average for a task family."""
-    if report.instances:
-        return format_family_table(report.instance_summaries, report.family_summaries)
-    return format_table(report.summaries)
 
 
 # ----------------------------------------------------------------------------------- entry

@@ -44,18 +44,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import envs
 from envs.atomic import atomic_write_text
 from simic import figures
 from simic.errors import SimicError
-from simic.policies import EpisodeResult
-
-if TYPE_CHECKING:  # the report is built by simic.evaluate, which imports this module
-    from simic.evaluate import EvaluationReport, PolicySummary
+from simic.evaluation_report import EvaluatedEpisode, EvaluationReport, PolicySummary
 
 SCHEMA_VERSION = 1
 RESULTS_FILE, EPISODES_FILE = "results.json", "episodes.csv"
@@ -74,19 +70,6 @@ CSV_COLUMNS = (
     "seeds_fossilized",
     "seeds_pruned",
 )
-
-
-@dataclass(frozen=True)
-class EvaluatedEpisode:
-    """One episode of an evaluation: what was played, and where its grown network was saved.
-
-    Attributes:
-        result: The episode.
-        model_file: Its exported network, relative to the output folder (``save_model``).
-    """
-
-    result: EpisodeResult
-    model_file: str | None = None
 
 
 def _episode_row(episode: EvaluatedEpisode) -> dict[str, Any]:

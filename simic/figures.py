@@ -6,7 +6,7 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import matplotlib
 
@@ -15,11 +15,9 @@ import matplotlib.pyplot as plt
 
 from envs.actions import ActionKind
 from envs.atomic import atomic_write_bytes
+from simic.evaluation_report import PolicySummary
 from simic.policies import EpisodeResult
 from simic.stats import MeanCI
-
-if TYPE_CHECKING:  # built by simic.evaluate, which draws with this module
-    from simic.evaluate import PolicySummary
 
 Episodes = Sequence[EpisodeResult]
 MARKERS = {

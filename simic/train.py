@@ -24,7 +24,6 @@ import contextlib
 import functools
 import json
 import os
-import signal
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -48,7 +47,13 @@ from simic.errors import SimicError
 from simic.policies import make_policy
 from simic.runfolder import CONFIG_FILE, MODEL_FILE, claim
 from simic.seeding import SeedCycle, TrainingSeeds
-from simic.signals import Terminated, exit_status, sigterm_interrupts
+from simic.signals import (
+    Terminated,
+    exit_status,
+    ignore_stops,
+    sigterm_interrupts,
+    stops_blocked,
+)
 from simic.train_config import PPOConfig, TrainConfig
 
 __all__ = ["PPOConfig", "TrainConfig", "TrainResult", "load_run_config", "train"]
@@ -128,10 +133,10 @@ def _worker_env(env_id: str, kwargs: dict[str, Any]) -> gym.Env:
     Ctrl-C, ``timeout``, job schedulers and Ray signal the whole process group. Only the
     trainer decides what a signal means: it saves a checkpoint and then stops its workers. A
     worker that died of the signal first would break the trainer's next step instead. A worker
-    whose trainer was killed outright still ends: its pipe closes.
+    whose trainer was killed outright still ends: its pipe closes. It starts with the signals
+    held (see :func:`build_vec_env`), so one that comes while it imports torch is ignored too.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    ignore_stops()
     return _training_env(env_id, kwargs)
 
 
@@ -144,7 +149,11 @@ def build_vec_env(config: TrainConfig) -> VecEnv:
     fns = [
         functools.partial(make, config.env, dict(config.env_kwargs)) for _ in range(config.n_envs)
     ]
-    vec: VecEnv = SubprocVecEnv(fns) if config.n_envs > 1 else DummyVecEnv(fns)
+    if config.n_envs == 1:
+        vec: VecEnv = DummyVecEnv(fns)
+    else:
+        with stops_blocked():  # the workers (and the forkserver) start deaf to a group signal
+            vec = SubprocVecEnv(fns)
     vec.seed(config.seed)
     return vec
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from benchmarks.runs import descendants, strict_json
-from simic import evaluate as evaluate_module
+from simic import evaluation_workers
 from simic.cli import main
 from simic.evaluate import EvaluateConfig, evaluate
 from simic.signals import Terminated
@@ -76,7 +76,7 @@ def test_an_unwritable_out_fails_before_any_episode(tmp_path, capsys):
 @pytest.mark.parametrize("stop,status", [(KeyboardInterrupt, 130), (Terminated, 143)])
 def test_an_interrupted_evaluation_keeps_its_finished_episodes(tmp_path, monkeypatch, stop, status):
     played = []
-    real_play = evaluate_module._play
+    real_play = evaluation_workers.play_episode
 
     def play_then_stop(*job):
         if len(played) == 3:
@@ -84,7 +84,7 @@ def test_an_interrupted_evaluation_keeps_its_finished_episodes(tmp_path, monkeyp
         played.append(job)
         return real_play(*job)
 
-    monkeypatch.setattr(evaluate_module, "_play", play_then_stop)
+    monkeypatch.setattr(evaluation_workers, "play_episode", play_then_stop)
     config = EvaluateConfig(
         policies=("nogrow", "random"),
         episodes=2,
@@ -121,9 +121,9 @@ def _nogrow_accuracy(env_id: str) -> float:
 
 
 def test_two_evaluations_in_one_process_play_their_own_environments(monkeypatch):
-    monkeypatch.setattr(evaluate_module, "_WORKER_CACHE", {})
+    monkeypatch.setattr(evaluation_workers, "_WORKER_CACHE", {})
     alone = _nogrow_accuracy("simic/Grow-MNIST1D-v0")
-    monkeypatch.setattr(evaluate_module, "_WORKER_CACHE", {})
+    monkeypatch.setattr(evaluation_workers, "_WORKER_CACHE", {})
     _nogrow_accuracy("simic/Grow-Digits-v0")
     assert _nogrow_accuracy("simic/Grow-MNIST1D-v0") == alone
 
