@@ -68,7 +68,7 @@ from benchmarks.runs import (
     zip_data,
 )
 from envs.atomic import atomic_write_text
-from simic.runfolder import LOCK_FILE
+from simic.common.runfolder import LOCK_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

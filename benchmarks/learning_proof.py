@@ -56,11 +56,11 @@ from pathlib import Path
 from typing import Any
 
 from envs.atomic import atomic_write_text
-from simic import figures
-from simic.envutil import load_config_file
-from simic.signals import sigterm_interrupts
-from simic.stats import MeanCI, mean_ci
-from simic.train_config import PPOConfig, TrainConfig
+from simic.common.envutil import load_config_file
+from simic.common.signals import sigterm_interrupts
+from simic.common.stats import MeanCI, mean_ci
+from simic.evaluation import figures
+from simic.training.config import PPOConfig, TrainConfig
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -654,7 +654,7 @@ def write_readme(table: str, readme: Path | None = None) -> None:
 
 @dataclass(frozen=True)
 class _Summary:
-    """What :func:`simic.figures.per_instance` reads of a policy's row."""
+    """What :func:`simic.evaluation.figures.per_instance` reads of a policy's row."""
 
     returns: MeanCI
     test_accuracy: MeanCI

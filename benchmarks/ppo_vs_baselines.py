@@ -20,10 +20,11 @@ import argparse
 import statistics
 from pathlib import Path
 
-from simic.evaluate import EvaluateConfig, evaluate
+from simic.common.runfolder import MODEL_FILE
+from simic.common.stats import mean_ci
+from simic.evaluation.runner import EvaluateConfig, evaluate
 from simic.policies import EpisodeResult
-from simic.stats import mean_ci
-from simic.train import MODEL_FILE, TrainConfig, load_run_config, train
+from simic.training import TrainConfig, load_run_config, train
 
 BASELINES = ("heuristic", "nogrow", "growall")
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from simic.runfolder import LOCK_FILE
+from simic.common.runfolder import LOCK_FILE
 
 TINY_SWEEP: dict[str, Any] = {
     "env": "simic/Grow-MNIST1D-v0",

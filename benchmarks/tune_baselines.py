@@ -2,7 +2,7 @@
 
 For every instance of the training and held-out task families, every candidate plays the same
 tuning episodes; the candidate with the highest mean return wins that instance. Tuning seeds
-are ``10**9 + k`` (inside the training range of :mod:`simic.seeding`), so they never meet an
+are ``10**9 + k`` (inside the training range of :mod:`simic.common.seeding`), so they never meet an
 evaluation seed (below ``10**9``). The winners are written, atomically, to the tables the
 ``schedule-best`` and ``heuristic-tuned`` policies read (``simic/policies/tuned/``); every
 played episode is kept in ``benchmarks/results/tuning_episodes.jsonl``, so an interrupted run

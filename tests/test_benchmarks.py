@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from benchmarks import batched_envs, checkpoint_memory, env_overhead, step_cost
-from simic.envutil import load_config_file
+from simic.common.envutil import load_config_file
 
 
 def test_env_overhead_prints_the_ratio_last(capsys):
@@ -183,7 +183,7 @@ def test_learning_proof_report_figure_and_readme_come_from_the_evaluations(tmp_p
 
 def test_learning_proof_retrains_models_and_runs_another_recipe_made(tmp_path, monkeypatch):
     from benchmarks import learning_proof as proof
-    from simic.train_config import TrainConfig
+    from simic.training.config import TrainConfig
 
     for name, folder in (("MODELS", "models"), ("RUNS", "runs"), ("EVALS", "eval")):
         monkeypatch.setattr(proof, name, tmp_path / folder)

@@ -1,7 +1,7 @@
 """Playing one seeded episode of a policy: :func:`run_episode` and its :class:`EpisodeResult`.
 
 The result stays typed (its events hold :class:`~envs.actions.GrowthAction`) until a writer
-turns it into JSON or CSV (:mod:`simic.evaluate`).
+turns it into JSON or CSV (:mod:`simic.evaluation.runner`).
 """
 
 from __future__ import annotations

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import gymnasium as gym
 
+from simic.common.runfolder import CONFIG_FILE, MODEL_FILE
 from simic.policies.base import Policy, PolicyError
 from simic.policies.ppo import PPOPolicy
 from simic.policies.registry import POLICIES
 from simic.policies.rllib import RLlibPolicy
 from simic.pretrained import PREFIX, pretrained_path
-from simic.runfolder import CONFIG_FILE, MODEL_FILE
 
 
 def make_policy(

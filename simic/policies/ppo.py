@@ -1,7 +1,7 @@
 """Playing a trained agent: :class:`PPOPolicy` loads a ``MaskablePPO`` saved by sb3-contrib.
 
 A model is checked at load against the environment it is about to play: its spaces must match,
-and (unless ``transfer``) so must the environment it recorded (:mod:`simic.provenance`).
+and (unless ``transfer``) so must the environment it recorded (:mod:`simic.common.provenance`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import gymnasium as gym
 import numpy as np
 
 import envs
-from simic import provenance
+from simic.common import provenance
 from simic.policies.base import MaskedPolicy, PolicyError, PolicyFileNotFoundError, growth_env
 from simic.policies.registry import list_policies
 

@@ -4,7 +4,7 @@ rllib`` trained.
 It plays like :class:`~simic.policies.ppo.PPOPolicy` (``deterministic=True``): the action with
 the largest logit once the mask has been applied (RLlib's action-masking module adds the mask
 to the logits), with the same checks at load: the spaces must match, and (unless ``transfer``)
-so must the environment the run recorded (:mod:`simic.provenance`). Loading needs Ray's RLlib
+so must the environment the run recorded (:mod:`simic.common.provenance`). Loading needs Ray's RLlib
 (the ``[ray]`` extra), but no Ray session.
 """
 
@@ -17,10 +17,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from simic.common.raysupport import require_ray
 from simic.policies.base import MaskedPolicy, PolicyError, PolicyFileNotFoundError, growth_env
 from simic.policies.ppo import check_spaces, check_trained_env
-from simic.raysupport import require_ray
-from simic.rllib_checkpoint import module_folder, signature_of
+from simic.policies.rllib_checkpoint import module_folder, signature_of
 
 
 class RLlibPolicy(MaskedPolicy):

@@ -11,8 +11,8 @@ import torch
 
 import envs
 from kasmina import BlueprintRegistry, CNNHost, IllegalTransitionError, SeedStage
-from simic import cli_runs
 from simic.cli import main
+from simic.cli import runs as cli_runs
 
 
 def _one_error_line(err: str) -> str:
@@ -189,7 +189,7 @@ def test_an_out_path_under_a_file_is_one_line(tmp_path, capsys, command):
 
 
 def test_ctrl_c_before_any_work_is_saved_exits_130_without_a_traceback(monkeypatch, capsys):
-    from simic import cli_runs
+    from simic.cli import runs as cli_runs
 
     def interrupted(args):
         raise KeyboardInterrupt
@@ -242,7 +242,7 @@ def test_a_bug_keeps_its_traceback(monkeypatch, bug):
 
 def test_a_bug_prints_a_traceback_from_the_console_script():
     script = (
-        "import sys; from simic import cli_runs; from simic.cli import main\n"
+        "import sys; from simic.cli import main; from simic.cli import runs as cli_runs\n"
         "def broken(args): raise RuntimeError('a bug')\n"
         "cli_runs.run_envs = broken\n"
         "sys.exit(main(['envs']))\n"

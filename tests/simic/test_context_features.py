@@ -9,9 +9,9 @@ from sb3_contrib import MaskablePPO
 
 import envs  # noqa: F401  (registers the ids)
 from simic.cli import main
-from simic.context_features import ContextBumps, context_indices, policy_kwargs
-from simic.errors import SimicError
-from simic.train_config import PPOConfig, TrainConfig
+from simic.common.errors import SimicError
+from simic.training.config import PPOConfig, TrainConfig
+from simic.training.context_features import ContextBumps, context_indices, policy_kwargs
 
 FAMILY_KWARGS = ["budget=2", "batches_per_step=1"]
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-import simic.demo as demo
-from simic.demo import DemoConfig, DemoConfigError, DemoReport, run_demo
+import simic.cli.demo as demo
+from simic.cli.demo import DemoConfig, DemoConfigError, DemoReport, run_demo
 
 
 def _run(config: DemoConfig) -> tuple[DemoReport, list[str]]:

@@ -14,9 +14,9 @@ from kasmina import (
     UnknownChoiceError,
     UserError,
 )
-from simic.envutil import SimicError as OldHomeSimicError
-from simic.errors import SimicError
-from simic.export import ExportError, GrownModelNotFoundError
+from simic.common.envutil import SimicError as OldHomeSimicError
+from simic.common.errors import SimicError
+from simic.evaluation.export import ExportError, GrownModelNotFoundError
 from simic.policies import PolicyError
 
 USER_ERRORS = (

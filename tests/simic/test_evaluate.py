@@ -8,7 +8,7 @@ import json
 import pytest
 
 from simic.cli import main
-from simic.evaluate import episode_record
+from simic.evaluation import episode_record
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def test_bad_input_is_one_line(capsys, argv, expected):
 
 
 def test_saved_models_reload_and_reproduce_their_test_accuracy(tmp_path, capsys):
-    from simic.export import evaluate_grown_model, load_grown_model
+    from simic.evaluation.export import evaluate_grown_model, load_grown_model
 
     out = tmp_path / "eval"
     assert (
@@ -129,7 +129,7 @@ def test_saved_models_reload_and_reproduce_their_test_accuracy(tmp_path, capsys)
 
 def test_heuristic_beats_nogrow_over_ten_held_out_seeds():
     """Acceptance: over 10 seeds on the default env, heuristic > nogrow on mean test accuracy."""
-    from simic.evaluate import EvaluateConfig, evaluate
+    from simic.evaluation.runner import EvaluateConfig, evaluate
 
     report = evaluate(
         EvaluateConfig(policies=("heuristic", "nogrow"), episodes=10, seed=1000),

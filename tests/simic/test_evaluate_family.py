@@ -11,10 +11,11 @@ import pytest
 
 import envs
 from simic.cli import main
-from simic.errors import SimicError
-from simic.evaluate import EvaluateConfig, episode_record, evaluate
+from simic.common.errors import SimicError
+from simic.common.stats import mean_ci
+from simic.evaluation import episode_record
+from simic.evaluation.runner import EvaluateConfig, evaluate
 from simic.policies import make_policy, run_episode
-from simic.stats import mean_ci
 
 FAMILY = "simic/Grow-Family-HeldOut-v0"
 INSTANCES = list(envs.FAMILIES[FAMILY].names)
@@ -102,7 +103,7 @@ def test_a_plain_env_report_has_no_family_fields(tmp_path):
 
 
 def test_a_family_episode_exports_its_instance_host(tmp_path):
-    from simic.export import evaluate_grown_model, export_grown_model, load_grown_model
+    from simic.evaluation.export import evaluate_grown_model, export_grown_model, load_grown_model
 
     env = gym.make("simic/Grow-Family-v0", budget=2, batches_per_step=1)
     env.reset(seed=1, options={"instance": "mnist1d-w16x32-rent0"})

@@ -11,10 +11,10 @@ import time
 import pytest
 
 from benchmarks.runs import descendants, strict_json
-from simic import evaluation_workers
 from simic.cli import main
-from simic.evaluate import EvaluateConfig, evaluate
-from simic.signals import Terminated
+from simic.common.signals import Terminated
+from simic.evaluation import workers as evaluation_workers
+from simic.evaluation.runner import EvaluateConfig, evaluate
 from tests.simic.processes import EXIT_TIMEOUT_S, running, running_group
 from tests.simic.test_train import SMALL
 
@@ -54,7 +54,7 @@ def test_transfer_is_an_explicit_opt_in(mnist1d_model, capsys):
 def test_the_model_file_records_its_environment(mnist1d_model):
     from sb3_contrib import MaskablePPO
 
-    from simic.provenance import recorded
+    from simic.common.provenance import recorded
 
     signature = recorded(MaskablePPO.load(mnist1d_model))
     assert signature is not None and signature.env_id == "simic/Grow-MNIST1D-v0"
@@ -144,7 +144,7 @@ def test_one_episode_writes_strict_json(tmp_path):
 
 
 def test_an_output_folder_in_use_is_refused(tmp_path, capsys):
-    from simic.runfolder import claim
+    from simic.common.runfolder import claim
 
     out = tmp_path / "E"
     argv = ["evaluate", "--policy", "nogrow", "--episodes", "1", "--out", str(out)]

@@ -15,7 +15,7 @@ import torch
 import envs
 from envs import ActionKind, GrowthAction
 from kasmina import SeedStage
-from simic.export import (
+from simic.evaluation.export import (
     FORMAT_VERSION,
     ExportError,
     GrownModelNotFoundError,

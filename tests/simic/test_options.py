@@ -7,13 +7,14 @@ import re
 
 import pytest
 
-from simic.cli import build_parser, main
-from simic.cli_runs import QuickstartConfig, resume_config, train_config
-from simic.demo import DemoConfig
-from simic.errors import SimicError
-from simic.evaluate import EvaluateConfig
-from simic.options import options
-from simic.train import PPOConfig, TrainConfig
+from simic.cli import main
+from simic.cli.commands import build_parser
+from simic.cli.demo import DemoConfig
+from simic.cli.runs import QuickstartConfig, resume_config, train_config
+from simic.common.errors import SimicError
+from simic.common.options import options
+from simic.evaluation.runner import EvaluateConfig
+from simic.training import PPOConfig, TrainConfig
 
 COMMANDS = {
     "train": TrainConfig,

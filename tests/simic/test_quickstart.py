@@ -10,13 +10,14 @@ import pytest
 
 import envs
 import simic
-from simic import provenance, quickstart
-from simic.cli import main
-from simic.evaluate import EvaluateConfig, EvaluatedEpisode, EvaluationReport
+from simic.cli import main, quickstart
+from simic.common import provenance
+from simic.common.stats import MeanCI
+from simic.evaluation import EvaluatedEpisode, EvaluationReport
+from simic.evaluation.runner import EvaluateConfig
 from simic.policies import EpisodeResult, make_policy
 from simic.pretrained import FAMILY_MODEL, list_pretrained, pretrained_path
-from simic.stats import MeanCI
-from simic.train import TrainResult
+from simic.training import TrainResult
 
 TINY = {"budget": 2, "batches_per_step": 1}  # seconds, not minutes: the table's shape is tested
 

@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from simic import raysupport
 from simic.cli import main
-from simic.errors import SimicError
-from simic.raysupport import DEFAULT, LOCAL, check_address, check_reachable, resolve_address
+from simic.common import raysupport
+from simic.common.errors import SimicError
+from simic.common.raysupport import DEFAULT, LOCAL, check_address, check_reachable, resolve_address
 
 
 @pytest.mark.parametrize(

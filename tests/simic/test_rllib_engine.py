@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from simic import rllib_checkpoint
 from simic.cli import main
+from simic.policies import rllib_checkpoint
 
 TINY = [
     *("--env-kwargs", "budget=4", "batches_per_step=1"),
@@ -103,7 +103,11 @@ def test_invalid_actions_are_counted_per_iteration_and_over_the_run():
     pytest.importorskip("ray.rllib")
     from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
-    from simic.rllib_setup import INVALID_ACTIONS, INVALID_ACTIONS_TOTAL, count_invalid_actions
+    from simic.training.rllib_setup import (
+        INVALID_ACTIONS,
+        INVALID_ACTIONS_TOTAL,
+        count_invalid_actions,
+    )
 
     class Episode:
         def __init__(self, invalid: bool) -> None:
@@ -152,7 +156,7 @@ def test_train_interrupt_resume_and_evaluate_an_rllib_run(local_ray, tmp_path, c
     assert any((run / "tb").rglob("events.out.tfevents*"))
 
     # Ctrl-C after the first iteration of the resumed run: a checkpoint, exit status 130.
-    from simic import rllib_engine
+    from simic.training import rllib as rllib_engine
 
     add = rllib_engine.Progress.add
 

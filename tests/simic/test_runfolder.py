@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from simic.errors import SimicError
-from simic.runfolder import LOCK_FILE, claim, ensure_writable_folder, remove_temporary_files
+from simic.common.errors import SimicError
+from simic.common.runfolder import LOCK_FILE, claim, ensure_writable_folder, remove_temporary_files
 
 
 def _dead_pid() -> int:
@@ -34,7 +34,7 @@ def _write_lock(folder: Path, pid: int, host: str | None = None) -> Path:
 HOLDER = """
 import sys, time
 from pathlib import Path
-from simic.runfolder import claim
+from simic.common.runfolder import claim
 with claim(Path(sys.argv[1])):
     print("claimed", flush=True)
     time.sleep(600)

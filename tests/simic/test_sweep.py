@@ -15,12 +15,12 @@ import pytest
 from benchmarks.runs import TINY_SWEEP
 from kasmina import UserError
 from simic.cli import main
-from simic.envutil import load_config_file
-from simic.raysupport import ray_session
-from simic.stats import MeanCI
-from simic.sweep import STATE_FILE, check_storage, run_sweep, train_and_evaluate
-from simic.sweep_config import SweepConfig
-from simic.sweep_results import BASELINE, PENDING, TRIAL, SweepRow, format_table
+from simic.common.envutil import load_config_file
+from simic.common.raysupport import ray_session
+from simic.common.stats import MeanCI
+from simic.sweep.config import SweepConfig
+from simic.sweep.results import BASELINE, PENDING, TRIAL, SweepRow, format_table
+from simic.sweep.tune import STATE_FILE, check_storage, run_sweep, train_and_evaluate
 
 try:  # the Ray tests skip without Ray; the callback below exists only with it
     from ray import tune

@@ -11,7 +11,7 @@ import pytest
 from sb3_contrib import MaskablePPO
 
 from simic.cli import main
-from simic.train import TrainConfig
+from simic.training import TrainConfig
 from tests.simic.processes import EXIT_TIMEOUT_S, running
 
 SMALL = [
@@ -87,8 +87,8 @@ def test_train_resume_and_evaluate_the_model(tmp_path, capsys):
 
 
 def test_config_file_and_command_line_are_merged(tmp_path):
-    from simic.cli import build_parser
-    from simic.cli_runs import train_config
+    from simic.cli.commands import build_parser
+    from simic.cli.runs import train_config
 
     file = tmp_path / "run.yaml"
     file.write_text("timesteps: 1000\nenv_kwargs: {budget: 7}\nppo: {n_steps: 16, gamma: 0.9}\n")

@@ -16,8 +16,8 @@ import pytest
 from sb3_contrib import MaskablePPO
 
 from simic.cli import main
-from simic.runfolder import LOCK_FILE, claim
-from simic.train import TrainConfig
+from simic.common.runfolder import LOCK_FILE, claim
+from simic.training import TrainConfig
 from tests.simic.processes import EXIT_TIMEOUT_S, running
 from tests.simic.test_train import SMALL, _snapshot
 
@@ -157,7 +157,7 @@ def test_an_interrupted_run_stops_env_workers_that_a_graceful_close_would_wait_f
     import gymnasium as gym
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
-    from simic.train import _close
+    from simic.training.sb3 import _close
 
     vec = SubprocVecEnv([lambda: gym.make("CartPole-v1")] * 2, start_method="fork")
     vec.reset()

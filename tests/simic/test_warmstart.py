@@ -9,10 +9,10 @@ import torch
 from sb3_contrib import MaskablePPO
 
 import envs  # noqa: F401  (registers the ids)
-from simic import warmstart
 from simic.cli import main
-from simic.errors import SimicError
+from simic.common.errors import SimicError
 from simic.policies import make_policy
+from simic.training import warmstart
 
 KWARGS = {"budget": 6, "batches_per_step": 1}
 
@@ -81,8 +81,8 @@ def test_the_anchor_pulls_the_policy_back_to_the_teacher_after_each_update():
 
 
 def test_an_anchored_run_keeps_its_demonstrations_and_a_resume_reads_them(tmp_path, capsys):
-    from simic import train
-    from simic.train_config import TrainConfig
+    from simic.training import sb3 as train
+    from simic.training.config import TrainConfig
 
     run = tmp_path / "RUN"
     argv = ["train", "--out", str(run), "--timesteps", "64", "--eval-every", "0"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kasmina import UnknownChoiceError
-from simic import cli
+from simic.cli import commands as cli
 from simic.policies import (
     FAMILY_POLICY_NAMES,
     POLICIES,
