@@ -22,7 +22,7 @@ from pathlib import Path
 
 from simic.common.runfolder import MODEL_FILE
 from simic.common.stats import mean_ci
-from simic.evaluation.runner import EvaluateConfig, evaluate
+from simic.evaluation import EvaluateConfig, evaluate
 from simic.policies import EpisodeResult
 from simic.training import TrainConfig, load_run_config, train
 

@@ -28,9 +28,8 @@ from simic.common.options import doc
 from simic.common.printing import Printer
 from simic.common.runfolder import CONFIG_FILE, MODEL_FILE
 from simic.common.stats import MeanCI, mean_ci
-from simic.evaluation import EvaluationReport, family_average_by_seed
+from simic.evaluation import EvaluateConfig, EvaluationReport, evaluate, family_average_by_seed
 from simic.evaluation import format_table as format_policy_table
-from simic.evaluation.runner import EvaluateConfig, evaluate
 from simic.policies import POLICY_NAMES, EpisodeResult
 from simic.pretrained import FAMILY_MODEL, PREFIX
 from simic.training import load_run_config, train

@@ -15,7 +15,7 @@ from simic.common.envutil import load_config_file
 from simic.common.errors import SimicError
 from simic.common.options import add_options, given, given_flags
 from simic.common.runfolder import CONFIG_FILE
-from simic.evaluation.runner import EvaluateConfig, evaluate
+from simic.evaluation import EvaluateConfig, evaluate
 from simic.training import load_run_config, train
 from simic.training.config import RESUMABLE, TrainConfig, layered
 

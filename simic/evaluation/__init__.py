@@ -4,7 +4,8 @@
 module               its one job
 ==================== ==========================================================================
 ``evaluation.report``   the report types (:class:`EvaluationReport`, ...) and their tables
-``evaluation.runner``   :class:`EvaluateConfig` and :func:`evaluate`: checks, plays, reports
+``evaluation.config``   :class:`EvaluateConfig`: what an evaluation runs, checked
+``evaluation.runner``   :func:`evaluate`: checks the policies, plays, reports, writes
 ``evaluation.workers``  where episodes run: here, a process pool, or Ray tasks
 ``evaluation.files``    ``results.json`` and ``episodes.csv`` (schema, atomic writes)
 ``evaluation.figures``  the figures of a report (and of a sweep)
@@ -16,6 +17,7 @@ May import ``simic.common``, ``simic.policies`` and ``simic.pretrained``; never 
 
 from __future__ import annotations
 
+from simic.evaluation.config import EvaluateConfig, family_instances
 from simic.evaluation.files import (
     CSV_COLUMNS,
     OUTPUT_FILES,
@@ -34,7 +36,7 @@ from simic.evaluation.report import (
     format_table,
     summarize,
 )
-from simic.evaluation.runner import WORKER_DIED, EvaluateConfig, evaluate, family_instances
+from simic.evaluation.runner import WORKER_DIED, evaluate
 
 __all__ = [
     "CSV_COLUMNS",

@@ -17,7 +17,7 @@ from simic.common.stats import MeanCI, mean_ci
 from simic.policies import EpisodeResult
 
 if TYPE_CHECKING:  # the report carries the config it ran; simic.evaluation.runner builds both
-    from simic.evaluation.runner import EvaluateConfig
+    from simic.evaluation.config import EvaluateConfig
 
 
 @dataclass(frozen=True)

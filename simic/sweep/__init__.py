@@ -3,9 +3,11 @@
 ==================== ==========================================================================
 module               its one job
 ==================== ==========================================================================
-``sweep.config``     :class:`SweepConfig`: the search space file, checked, -> trial configs
-``sweep.trials``     a trial's folder name and its Tune metrics
-``sweep.tune``       :func:`run_sweep`: the Tune experiment, trials, baselines, resume
+``sweep.space``      the search space: what ``search:`` may name, each dimension checked
+``sweep.config``     :class:`SweepConfig`: the sweep's file, checked, -> trial configs
+``sweep.trials``     one trial: folder, log, training and evaluation, Tune metrics
+``sweep.baselines``  the baselines, evaluated once per env setting of the trials
+``sweep.tune``       :func:`run_sweep`: the Tune experiment, its storage, resume
 ``sweep.callbacks``  the Tune callbacks (imports Ray; loaded only once Ray is known present)
 ``sweep.results``    the sweep's table and files (``sweep.json``, ``sweep.csv``, ``sweep.png``)
 ==================== ==========================================================================

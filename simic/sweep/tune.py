@@ -31,11 +31,9 @@ The config format is described in :mod:`simic.sweep.config`.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
-import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,18 +42,14 @@ from envs.atomic import atomic_write_text
 from simic.common.errors import SimicError
 from simic.common.printing import Printer
 from simic.common.raysupport import (
-    LOCAL,
     ray_session,
     require_ray,
     resolve_address,
 )
-from simic.common.runfolder import CONFIG_FILE, MODEL_FILE, claim
-from simic.common.stats import MeanCI
-from simic.evaluation import EvaluationReport
-from simic.evaluation.runner import EvaluateConfig, evaluate
+from simic.common.runfolder import claim
+from simic.sweep.baselines import baseline_rows
 from simic.sweep.config import SweepConfig, config_changes, lookup, nest
 from simic.sweep.results import (
-    BASELINE,
     CSV_FILE,
     DONE,
     FAILED,
@@ -66,16 +60,12 @@ from simic.sweep.results import (
     SweepRow,
     best_trial,
     format_table,
-    summary_from_json,
     write_files,
 )
-from simic.sweep.trials import METRIC, folder_name, from_metrics, trial_folder, trial_metrics
-from simic.training import train
-from simic.training.config import TrainConfig
+from simic.sweep.trials import METRIC, from_metrics, run_trial, trial_folder
 
 FEATURE = "simic sweep"
 STATE_FILE = "sweep_config.json"
-TRIAL_LOG, RUN_FOLDER, EVALUATION_FOLDER, BASELINES = "trial.log", "run", "evaluation", "baselines"
 NEW_OUTPUT = "RAY_AIR_NEW_OUTPUT"
 
 
@@ -92,78 +82,7 @@ class SweepReport:
     """0 when every trial is done, 1 when some failed, 130 when the sweep was stopped."""
 
 
-class AppendLog:
-    """A printer that appends each line to a file (a trial's output stays off the console)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __call__(self, line: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(f"{line}\n")
-
-
 # ----------------------------------------------------------------------------------- trials
-def run_trial(params: dict[str, Any], *, sweep: SweepConfig, storage: str) -> None:
-    """The Tune trainable: train and evaluate one trial, then report its metrics to Tune."""
-    from ray import tune
-
-    # Tune's own trial dir (get_trial_dir) is a local staging copy; the run lives in storage.
-    folder = Path(storage) / folder_name(tune.get_context().get_trial_id())
-    config = sweep.trial_config(params, out=str(folder / RUN_FOLDER))
-    tune.report(train_and_evaluate(config, sweep, folder, AppendLog(folder / TRIAL_LOG)))
-
-
-def train_and_evaluate(
-    config: TrainConfig, sweep: SweepConfig, folder: Path, out: Printer
-) -> dict[str, float]:
-    """Train ``config`` (continuing its run if the folder holds one), evaluate the model on the
-    sweep's held-out seeds into ``folder/evaluation``, and return the Tune metrics."""
-    run = Path(config.out)
-    # A previous attempt of this trial that was killed holds no lock: the kernel released it.
-    result = train(config, resume=(run / CONFIG_FILE).is_file(), out=out)
-    if result.interrupted:
-        raise SimicError(f"training of {run} stopped at {result.timesteps} timesteps")
-    model = str(run / MODEL_FILE)
-    evaluation = _evaluate_config(sweep, config, (model,), folder / EVALUATION_FOLDER)
-    report = evaluate(evaluation, out=out)
-    returns, accuracy = _headline(report, model)
-    return {
-        **trial_metrics("return", returns),
-        **trial_metrics("test_accuracy", accuracy),
-        "timesteps": result.timesteps,
-    }
-
-
-def _evaluate_config(
-    sweep: SweepConfig,
-    run: TrainConfig,
-    policies: Sequence[str],
-    out: Path,
-    ray: str | None = None,
-) -> EvaluateConfig:
-    """The held-out evaluation of ``policies`` on the env (and device) of training ``run``."""
-    return EvaluateConfig(
-        env=run.env,
-        env_kwargs=dict(run.env_kwargs),
-        policies=tuple(policies),
-        episodes=sweep.evaluation.episodes,
-        seed=sweep.evaluation.seed,
-        ray=ray,
-        out=str(out),
-        device=run.device,
-    )
-
-
-def _headline(report: EvaluationReport, policy: str) -> tuple[MeanCI, MeanCI]:
-    """Return and test accuracy of ``policy``: a task family's average, else over episodes."""
-    summary = report.family_summaries.get(policy) or report.summaries[policy]
-    if summary is None:
-        raise SimicError(f"the evaluation of {policy} played no episode")
-    return summary.returns, summary.test_accuracy
-
-
 # ----------------------------------------------------------------------------------- Tune
 def param_space(config: SweepConfig) -> dict[str, Any]:
     """The sweep's dimensions as Tune's (nested) search space."""
@@ -250,71 +169,6 @@ def _one_line(error: BaseException) -> str:
     return f"{type(cause).__name__}: {lines[-1] if lines else ''}"
 
 
-# ----------------------------------------------------------------------------------- baselines
-def _baseline_rows(
-    config: SweepConfig, storage: Path, trials: Sequence[SweepRow], on_cluster: bool, out: Printer
-) -> list[SweepRow]:
-    """Every baseline on the held-out seeds, once per environment setting of the trials."""
-    if not config.evaluation.baselines:
-        return []
-    env_paths = [d.path for d in config.search if d.path.startswith("env_kwargs.")]
-    settings: list[dict[str, Any]] = []
-    for trial in trials:
-        setting = {p: trial.settings[p] for p in env_paths}
-        if setting not in settings:
-            settings.append(setting)
-    rows = []
-    for setting in settings:
-        folder = storage / _baseline_folder(setting)
-        env_kwargs = {**config.train.env_kwargs, **nest(setting).get("env_kwargs", {})}
-        data = _baseline_results(config, env_kwargs, folder, on_cluster, out)
-        rows += [_baseline_row(entry, setting, folder.name) for entry in data["policies"]]
-    return rows
-
-
-def _baseline_folder(setting: Mapping[str, Any]) -> str:
-    if not setting:
-        return BASELINES
-    parts = [f"{path.split('.', 1)[1]}={value}" for path, value in setting.items()]
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", "_".join([BASELINES, *parts]))
-
-
-def _baseline_results(
-    config: SweepConfig, env_kwargs: dict[str, Any], folder: Path, on_cluster: bool, out: Printer
-) -> dict[str, Any]:
-    """The baselines' results.json in ``folder``: reused if complete, else evaluated now."""
-    results = folder / "results.json"
-    if results.is_file():
-        data = json.loads(results.read_text())
-        policies = [entry["policy"] for entry in data["policies"]]
-        same = (data["seeds"], data["env_kwargs"], policies) == (
-            config.evaluation.seeds,
-            env_kwargs,
-            list(config.evaluation.baselines),
-        )
-        if same and not data["partial"]:
-            return data
-    out(f"evaluating the baselines {', '.join(config.evaluation.baselines)} into {folder}")
-    # On a cluster as Ray tasks, in the sweep's session; on a local Ray here, in this process,
-    # which has everything imported already (a fresh Ray worker would import it all again).
-    ray = LOCAL if on_cluster else None
-    run = dataclasses.replace(config.train, env_kwargs=env_kwargs)
-    evaluation = _evaluate_config(config, run, config.evaluation.baselines, folder, ray)
-    report = evaluate(evaluation, out=AppendLog(folder / "evaluate.log"))
-    if report.partial:
-        raise KeyboardInterrupt  # stopped mid-way: --resume evaluates the baselines again
-    return json.loads(results.read_text())
-
-
-def _baseline_row(entry: Mapping[str, Any], setting: dict[str, Any], folder: str) -> SweepRow:
-    summary = entry.get("family_summary") or entry["summary"]
-    returns = summary_from_json(summary["return"]) if summary else None
-    accuracy = summary_from_json(summary["test_accuracy"]) if summary else None
-    spec = Path(entry["policy"])  # a model path is shown as FOLDER/model.zip
-    name = f"{spec.parent.name}/{spec.name}" if "/" in entry["policy"] else entry["policy"]
-    return SweepRow(name, BASELINE, DONE, setting, returns, accuracy, folder)
-
-
 # ----------------------------------------------------------------------------------- entry
 def check_storage(storage: Path, config: SweepConfig, resume: bool) -> None:
     """A new sweep needs a folder without one; ``resume`` one holding this very config."""
@@ -385,7 +239,7 @@ def _run_claimed(
         grid = _tuner(config, storage, restore, callbacks).fit()
     trials = _trial_rows(grid, config)
     complete = len(trials) == config.trial_count and all(r.status != PENDING for r in trials)
-    baselines = _baseline_rows(config, storage, trials, on_cluster, out) if complete else []
+    baselines = baseline_rows(config, storage, trials, on_cluster, out) if complete else []
     return _finish(config, storage, [*trials, *baselines], complete, out)
 
 

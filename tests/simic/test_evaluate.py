@@ -129,7 +129,7 @@ def test_saved_models_reload_and_reproduce_their_test_accuracy(tmp_path, capsys)
 
 def test_heuristic_beats_nogrow_over_ten_held_out_seeds():
     """Acceptance: over 10 seeds on the default env, heuristic > nogrow on mean test accuracy."""
-    from simic.evaluation.runner import EvaluateConfig, evaluate
+    from simic.evaluation import EvaluateConfig, evaluate
 
     report = evaluate(
         EvaluateConfig(policies=("heuristic", "nogrow"), episodes=10, seed=1000),

@@ -13,8 +13,7 @@ import envs
 from simic.cli import main
 from simic.common.errors import SimicError
 from simic.common.stats import mean_ci
-from simic.evaluation import episode_record
-from simic.evaluation.runner import EvaluateConfig, evaluate
+from simic.evaluation import EvaluateConfig, episode_record, evaluate
 from simic.policies import make_policy, run_episode
 
 FAMILY = "simic/Grow-Family-HeldOut-v0"

@@ -13,8 +13,8 @@ import pytest
 from benchmarks.runs import descendants, strict_json
 from simic.cli import main
 from simic.common.signals import Terminated
+from simic.evaluation import EvaluateConfig, evaluate
 from simic.evaluation import workers as evaluation_workers
-from simic.evaluation.runner import EvaluateConfig, evaluate
 from tests.simic.processes import EXIT_TIMEOUT_S, running, running_group
 from tests.simic.test_train import SMALL
 

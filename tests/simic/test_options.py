@@ -13,7 +13,7 @@ from simic.cli.demo import DemoConfig
 from simic.cli.runs import QuickstartConfig, resume_config, train_config
 from simic.common.errors import SimicError
 from simic.common.options import options
-from simic.evaluation.runner import EvaluateConfig
+from simic.evaluation import EvaluateConfig
 from simic.training import PPOConfig, TrainConfig
 
 COMMANDS = {

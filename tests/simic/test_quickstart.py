@@ -13,8 +13,7 @@ import simic
 from simic.cli import main, quickstart
 from simic.common import provenance
 from simic.common.stats import MeanCI
-from simic.evaluation import EvaluatedEpisode, EvaluationReport
-from simic.evaluation.runner import EvaluateConfig
+from simic.evaluation import EvaluateConfig, EvaluatedEpisode, EvaluationReport
 from simic.policies import EpisodeResult, make_policy
 from simic.pretrained import FAMILY_MODEL, list_pretrained, pretrained_path
 from simic.training import TrainResult

@@ -20,7 +20,8 @@ from simic.common.raysupport import ray_session
 from simic.common.stats import MeanCI
 from simic.sweep.config import SweepConfig
 from simic.sweep.results import BASELINE, PENDING, TRIAL, SweepRow, format_table
-from simic.sweep.tune import STATE_FILE, check_storage, run_sweep, train_and_evaluate
+from simic.sweep.trials import train_and_evaluate
+from simic.sweep.tune import STATE_FILE, check_storage, run_sweep
 
 try:  # the Ray tests skip without Ray; the callback below exists only with it
     from ray import tune
