@@ -53,8 +53,8 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
 from benchmarks.step_cost import machine, write_json
+from envs.data import BatchStream
 from envs.evaluation import evaluate_split
-from envs.growth_env import BatchStream
 from envs.tasks import get_task
 from kasmina import MorphogeneticModel, OptimizerSpec, SeedSlot, SeedStage, seeded_init
 

@@ -23,7 +23,7 @@ from envs.actions import (
     action_index,
 )
 from envs.config import GrowthEnvConfig
-from envs.data import Split, TaskData
+from envs.data import BatchStream, Split, TaskData
 from envs.evaluation import evaluate_counterfactuals, evaluate_split
 from envs.family import Instance, TaskFamily
 from envs.observation import ContextView, ObservationLayout, ObservationView, SlotView, squash
@@ -50,26 +50,6 @@ class TrainStats:
     accuracy: float
     diverged: bool
     oom: bool
-
-
-class BatchStream:
-    """Training-set indices in seeded epochs (a fresh permutation per epoch), sliced per batch."""
-
-    def __init__(
-        self, size: int, batch_size: int, rng: np.random.Generator, device: torch.device
-    ) -> None:
-        self.size, self.batch_size, self.rng, self.device = size, batch_size, rng, device
-        self._order = np.empty(0, dtype=np.int64)
-        self._pos = 0
-
-    def next(self) -> Tensor:
-        if self._pos + self.batch_size > len(self._order):
-            rest = self._order[self._pos :]
-            self._order = np.concatenate([rest, self.rng.permutation(self.size)])
-            self._pos = 0
-        batch = self._order[self._pos : self._pos + self.batch_size]
-        self._pos += self.batch_size
-        return torch.from_numpy(batch).to(self.device)
 
 
 @dataclass
