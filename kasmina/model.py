@@ -377,10 +377,8 @@ class MorphogeneticModel(nn.Module):
     def counterfactual(self, alphas: Mapping[str, float]) -> AbstractContextManager[None]:
         """Evaluate the model with the alpha of some slots overridden (``{slot_id: alpha}``).
 
-        0 switches a seed off whatever its stage; for a TRAINING seed, 1 shows what it would do
-        fully blended in. Every buffer (BatchNorm running statistics included) is restored on
-        exit, so a counterfactual pass changes nothing even in training mode. See
-        :func:`kasmina.counterfactual.override_alphas`.
+        0 switches a seed off; 1 blends a TRAINING seed fully in. Every buffer is restored on
+        exit (:func:`kasmina.counterfactual.override_alphas`).
         """
         return passes.override_alphas(self, alphas)
 
