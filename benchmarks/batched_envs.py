@@ -5,8 +5,8 @@ architecture (``CNNHost(1, 10, (8, 16), spatial_dims=1)``), so their hosts can r
 network. One env "step" here is the env's training and measuring work: ``batches_per_step`` (8)
 training batches of 64 (forward, cross-entropy, backward, Adam) and a validation pass over the
 1000 validation samples in chunks of 500 (eval mode), plus one counterfactual validation pass per
-live seed, exactly as ``GrowthEnv._measure_seeds`` decides (a TRAINING seed blended in at 1, any
-other live seed switched off). Variants:
+live seed at the alpha ``kasmina.counterfactual.contribution_alpha`` gives, as the env measures
+(a TRAINING seed blended in at 1, any other live seed switched off). Variants:
 
 * ``separate``      N ``kasmina.MorphogeneticModel`` stepped one after the other (``train_step``,
                     ``envs.evaluation.evaluate_split``, ``counterfactual``): what N envs cost today;
@@ -53,10 +53,11 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
 from benchmarks.step_cost import machine, write_json
+from envs.data import BatchStream
 from envs.evaluation import evaluate_split
-from envs.growth_env import BatchStream
 from envs.tasks import get_task
 from kasmina import MorphogeneticModel, OptimizerSpec, SeedSlot, SeedStage, seeded_init
+from kasmina.counterfactual import contribution_alpha
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCHES, BATCH, VAL_CHUNK, LR = 8, 64, 500, 3e-3  # GrowthEnvConfig's defaults
@@ -114,7 +115,7 @@ class Separate:
             acc = evaluate_split(model, split, VAL_CHUNK)[1]
             for slot in model.iter_slots():  # one counterfactual pass per live seed
                 if slot.stage.is_live:
-                    alpha = 1.0 if slot.stage is SeedStage.TRAINING else 0.0
+                    alpha = contribution_alpha(slot.stage)
                     with model.counterfactual({slot.slot_id: alpha}):
                         evaluate_split(model, split, VAL_CHUNK)
             accs.append(acc)
@@ -197,6 +198,7 @@ class SeedGroup(nn.Module):
         self.conv_b = nn.Parameter(torch.cat([b[2].bias.detach() for b in bodies]))
         self.incubating = [s.stage is SeedStage.TRAINING for s in slots]
         self.alphas = [s.alpha for s in slots]
+        self.cf_alphas = [contribution_alpha(s.stage) for s in slots]  # in a counterfactual pass
         self.counterfactual = False
 
     def _cols(self, members: list[int]) -> Tensor:
@@ -214,8 +216,8 @@ class SeedGroup(nn.Module):
         return x + F.conv1d(F.gelu(body), p(self.conv_w), p(self.conv_b), 1, 1, groups=k)
 
     def forward(self, h: Tensor) -> Tensor:
-        # A counterfactual pass switches non-TRAINING seeds off and blends TRAINING ones at 1.
-        rows = [i for i, inc in enumerate(self.incubating) if inc or not self.counterfactual]
+        # A counterfactual pass runs only the seeds it does not switch off (alpha 0).
+        rows = [i for i, a in enumerate(self.cf_alphas) if a != 0.0 or not self.counterfactual]
         if not rows:
             return h
         envs = [self.members[i] for i in rows]
@@ -227,7 +229,7 @@ class SeedGroup(nn.Module):
 
     def _mix(self, hs: Tensor, rows: list[int]) -> Tensor:
         inc = [self.incubating[i] and not self.counterfactual for i in rows]
-        alphas = [1.0 if self.counterfactual else self.alphas[i] for i in rows]
+        alphas = [self.cf_alphas[i] if self.counterfactual else self.alphas[i] for i in rows]
         if not any(inc) and len(set(alphas)) == 1:  # the separate path's scalar lerp
             return torch.lerp(hs, self._seed(hs, rows), alphas[0])
         mask = torch.tensor(inc).repeat_interleave(self.c).view(1, -1, 1)
@@ -257,8 +259,7 @@ class PerEnvSeeds(nn.Module):
 
     def set_counterfactual(self, on: bool) -> None:
         for slot in self.slots.values():
-            alpha = 1.0 if slot.stage is SeedStage.TRAINING else 0.0
-            slot.alpha_override = alpha if on else None
+            slot.alpha_override = contribution_alpha(slot.stage) if on else None
 
 
 class Grouped:
@@ -382,7 +383,7 @@ class VMapped:
     def validate(self, split: Any) -> list[float]:
         accs = self._accuracy(split)
         for slot in self.live:  # same stage in every env, so one pass serves all
-            slot.alpha_override = 1.0 if slot.stage is SeedStage.TRAINING else 0.0
+            slot.alpha_override = contribution_alpha(slot.stage)
             self._accuracy(split)
             slot.alpha_override = None
         return accs

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 import envs
-from envs.growth_env import BatchStream
+from envs.data import BatchStream
 
 
 def plain_step(env: envs.GrowthEnv, stream: BatchStream, counterfactuals: list[str]) -> None:

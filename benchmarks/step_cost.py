@@ -11,8 +11,10 @@ Seeds are never fossilized, so from step 3 on every step trains and measures liv
 ``--first-step``..budget of ``--episodes`` episodes of ``info["timing"]`` (``record_timing=True``,
 one torch thread): training batches, validation + counterfactuals + rest, whole step; plus
 
-(a) the counterfactual share: ``env.unwrapped._measure_seeds`` is wrapped on the instance and
-    timed (the one private name this benchmark relies on; if it is gone the share is ``null``);
+(a) the counterfactual share: the validation + counterfactual pass, timed through the env's
+    public seam ``env.unwrapped.stepping`` (:mod:`envs.stepping`), replaced on the instance by
+    a :class:`TimedStepping` that delegates to it; a compared tree older than that seam reports
+    the share as ``null``;
 (b) the training batches split into host and seeds, from separate *instrumented* episodes (hooks
     cost microseconds, so they never touch the timed episodes). Through public attributes only:
     forward hooks on each live ``slot.seed`` (counted only with grad enabled, i.e. training),
@@ -39,7 +41,6 @@ root as ``python -m benchmarks.step_cost`` so that ``envs`` is this tree's.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import platform
@@ -67,23 +68,37 @@ Sample = dict[str, Any]
 
 
 # ----------------------------------------------------------------------------- one episode
-def _wrap_counterfactuals(base: Any) -> list[float] | None:
-    """Time ``base._measure_seeds`` (private: the only such coupling); None if it is gone."""
-    original = getattr(base, "_measure_seeds", None)
-    if original is None:
-        return None
-    spent: list[float] = []
+class TimedStepping:
+    """Wraps an env's ``stepping`` (:class:`envs.stepping.Stepping`) and times its ``measure``.
 
-    @functools.wraps(original)
-    def timed(*args: Any, **kwargs: Any) -> Any:
+    Duck-typed rather than a subclass, so that this script can drive a compared tree's
+    ``envs`` without importing that module first; it only delegates, so the numbers the env
+    computes do not change.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.spent: list[float] = []
+
+    def train(self, *args: Any, **kwargs: Any) -> Any:
+        return self.inner.train(*args, **kwargs)
+
+    def measure(self, *args: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
         try:
-            return original(*args, **kwargs)
+            return self.inner.measure(*args, **kwargs)
         finally:
-            spent.append(time.perf_counter() - t0)
+            self.spent.append(time.perf_counter() - t0)
 
-    base._measure_seeds = timed  # an instance attribute shadows the method
-    return spent
+
+def _time_measurements(base: Any) -> list[float] | None:
+    """Seconds of each validation + counterfactual pass of ``base`` (None: no public seam)."""
+    inner = getattr(base, "stepping", None)
+    if inner is None:  # a tree from before envs.stepping
+        return None
+    timed = TimedStepping(inner)
+    base.stepping = timed  # an instance attribute shadows the class default
+    return timed.spent
 
 
 def run_episode(
@@ -98,7 +113,7 @@ def run_episode(
     env = gym.make(env_id, budget=budget, record_timing=True)
     env.reset(seed=seed)
     base = env.unwrapped
-    cf_times = _wrap_counterfactuals(base)
+    cf_times = _time_measurements(base)
     probe = SeedProbe() if instrument else None
     plan = [
         base.encode_action(envs.GrowthAction(envs.ActionKind.GERMINATE, slot, bp))

@@ -10,7 +10,8 @@
   folder; nothing is downloaded. 45000 / 5000 / 10000.
 
 Everything lives in memory as tensors; the environment slices batches from them. Which loader
-a task uses is written once, in its spec (:data:`envs.tasks.TASKS`).
+a task uses is written once, in its spec (:data:`envs.tasks.TASKS`). :class:`BatchStream` is the
+seeded order in which the training split is read, batch by batch.
 """
 
 from __future__ import annotations
@@ -75,6 +76,32 @@ class TaskData:
         return TaskData(
             self.train.to(device), self.val.to(device), self.test.to(device), self.num_classes
         )
+
+
+class BatchStream:
+    """Training-set indices in seeded epochs (a fresh permutation per epoch), sliced per batch.
+
+    When less than a batch of an epoch is left, the rest is kept and the next epoch's
+    permutation appended (a batch may straddle two epochs): every index is drawn once per epoch,
+    and the order depends only on ``rng`` (one permutation per epoch).
+    """
+
+    def __init__(
+        self, size: int, batch_size: int, rng: np.random.Generator, device: torch.device
+    ) -> None:
+        self.size, self.batch_size, self.rng, self.device = size, batch_size, rng, device
+        self._order = np.empty(0, dtype=np.int64)
+        self._pos = 0
+
+    def next(self) -> Tensor:
+        """The next batch's indices (``batch_size`` of them, on ``device``)."""
+        if self._pos + self.batch_size > len(self._order):
+            rest = self._order[self._pos :]
+            self._order = np.concatenate([rest, self.rng.permutation(self.size)])
+            self._pos = 0
+        batch = self._order[self._pos : self._pos + self.batch_size]
+        self._pos += self.batch_size
+        return torch.from_numpy(batch).to(self.device)
 
 
 Loader = Callable[[str | None], TaskData]

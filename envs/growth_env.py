@@ -3,118 +3,43 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 import torch
-import torch.nn.functional as F
 from gymnasium import spaces
-from torch import Tensor
 
 from envs.actions import (
     ActionCodec,
-    ActionKind,
     GrowthAction,
     InvalidActionError,
     action_index,
 )
 from envs.config import GrowthEnvConfig
-from envs.data import Split, TaskData
-from envs.evaluation import evaluate_counterfactuals, evaluate_split
+from envs.data import BatchStream, Split, TaskData
+from envs.episode import Episode
+from envs.evaluation import evaluate_split
 from envs.family import Instance, TaskFamily
-from envs.observation import ContextView, ObservationLayout, ObservationView, SlotView, squash
-from envs.reward import RewardContext, RewardTerms, RewardTracker
+from envs.observation import ContextView, ObservationLayout
+from envs.reward import RewardTerms, RewardTracker
+from envs.stepping import (
+    DEFAULT_STEPPING,
+    Stepping,
+    TrainStats,
+    gradient_ratios,
+    recover_from_oom,
+)
 from envs.tasks import TaskSpec, get_task
 from kasmina import (
-    GrowthOOMError,
     MemoryGovernor,
     MorphogeneticModel,
-    ParamCounts,
-    SeedStage,
     StageChange,
     seeded_init,
 )
 from kasmina.errors import KasminaError, UnknownChoiceError
 from kasmina.threads import torch_threads
-
-
-@dataclass(frozen=True)
-class TrainStats:
-    """What one step's training batches measured."""
-
-    loss: float
-    accuracy: float
-    diverged: bool
-    oom: bool
-
-
-class BatchStream:
-    """Training-set indices in seeded epochs (a fresh permutation per epoch), sliced per batch."""
-
-    def __init__(
-        self, size: int, batch_size: int, rng: np.random.Generator, device: torch.device
-    ) -> None:
-        self.size, self.batch_size, self.rng, self.device = size, batch_size, rng, device
-        self._order = np.empty(0, dtype=np.int64)
-        self._pos = 0
-
-    def next(self) -> Tensor:
-        if self._pos + self.batch_size > len(self._order):
-            rest = self._order[self._pos :]
-            self._order = np.concatenate([rest, self.rng.permutation(self.size)])
-            self._pos = 0
-        batch = self._order[self._pos : self._pos + self.batch_size]
-        self._pos += self.batch_size
-        return torch.from_numpy(batch).to(self.device)
-
-
-@dataclass
-class Episode:
-    """Everything one episode of a :class:`GrowthEnv` changes; ``reset`` creates a fresh one.
-
-    Attributes:
-        model: The host and its seeds.
-        batches: The episode's training-batch order.
-        tracker: Accumulates the reward terms.
-        params: Parameter counts after the last step.
-        val_loss: Validation loss after the last step.
-        val_history: Validation accuracy at reset, then after every step.
-        best_val_acc: The best of ``val_history``.
-        t: Steps taken.
-        done: The episode has ended (``step`` needs a ``reset``).
-        train: What the last step's training measured (``None`` before the first step).
-        prev_train_loss: The training loss of the step before (for the loss delta).
-        germinated_at: The step at which each slot's current seed was germinated.
-        contributions: Counterfactual accuracy gain of each live seed, last measured.
-        grad_ratios: Seed / host gradient norm of each live seed on the last batch.
-        counts: Seeds germinated, fossilized and pruned so far.
-    """
-
-    model: MorphogeneticModel
-    batches: BatchStream
-    tracker: RewardTracker
-    params: ParamCounts
-    val_loss: float
-    val_history: list[float]
-    best_val_acc: float
-    t: int = 0
-    done: bool = False
-    train: TrainStats | None = None
-    prev_train_loss: float | None = None
-    germinated_at: dict[str, int] = field(default_factory=dict)
-    contributions: dict[str, float] = field(default_factory=dict)
-    grad_ratios: dict[str, float] = field(default_factory=dict)
-    counts: dict[str, int] = field(
-        default_factory=lambda: {"germinated": 0, "fossilized": 0, "pruned": 0}
-    )
-
-    @property
-    def initial_val_acc(self) -> float:
-        return self.val_history[0]
 
 
 def _as_sequence(split: Split) -> Split:
@@ -200,6 +125,9 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
     """The task family the episodes are drawn from (:mod:`envs.family`); ``None`` here."""
     instance: Instance | None = None
     """The current family instance; ``None`` for a plain env."""
+    stepping: Stepping = DEFAULT_STEPPING
+    """The training and measuring work of every step (:mod:`envs.stepping`): the seam to time,
+    check or replace it; assign a :class:`~envs.stepping.Stepping` on an instance."""
 
     def __init__(self, task: str = "mnist1d", **kwargs: Any) -> None:
         super().__init__()
@@ -314,16 +242,18 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
             raise KasminaError(
                 "GrowthEnv.step() called on a finished or never-reset episode; call reset() first"
             )
-        started = time.perf_counter()
+        started, cfg = time.perf_counter(), self.config
         with self._threads():
             decoded, invalid = self._interpret(action)
-            changes = [] if invalid else self._apply(decoded)
+            changes = [] if invalid else ep.apply(decoded)
             ep.prev_train_loss = ep.train.loss if ep.train else None
-            ep.train = train = self._train_batches()
+            ep.train = train = self._train()
             trained = time.perf_counter()
             previous_acc = ep.val_history[-1]
             if not train.diverged:
-                ep.val_loss, acc = self._measure_seeds()
+                measured = self.stepping.measure(ep.model, self.data.val, cfg.val_batch_size)
+                ep.val_loss, acc = measured.loss, measured.accuracy
+                ep.contributions = dict(measured.contributions)
             else:
                 acc = previous_acc
             changes += ep.model.advance_lifecycle()
@@ -333,7 +263,7 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
         ep.best_val_acc = max(ep.best_val_acc, acc)
         terminated = train.diverged or ep.t >= self.config.budget
         ep.done = terminated
-        terms = ep.tracker(self._context(previous_acc, acc, invalid, terminated))
+        terms = ep.tracker(ep.reward_context(cfg.budget, previous_acc, acc, invalid, terminated))
         info = self._add_info(self._info(decoded, invalid, changes, terms, terminated))
         if self.config.record_timing:
             info["timing"] = {"train_s": trained - started, "step_s": time.perf_counter() - started}
@@ -359,7 +289,7 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
         slots = [self._episode.model.slot(s) for s in self.slots]
         return self.codec.masks(
             [s.stage for s in slots],
-            [self._age(s.slot_id) for s in slots],
+            [self._episode.age(s.slot_id) for s in slots],
             self.config.min_prune_age,
         )
 
@@ -372,10 +302,6 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
         return self.codec.encode(action)
 
     # ------------------------------------------------------------------------------ step parts
-    def _age(self, slot_id: str) -> int:
-        ep = self._ep
-        return ep.t - ep.germinated_at.get(slot_id, ep.t)
-
     def _interpret(self, action: Any) -> tuple[GrowthAction, bool]:
         index = action_index(action, self.codec.n)  # 2.7, "3", None or [0, 1] raise here
         decoded = self.codec.decode(index)
@@ -386,165 +312,35 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
             raise InvalidActionError(
                 f"action {index} ({decoded}) is not valid now: "
                 + self.codec.why_invalid(
-                    decoded, slot.stage, self._age(slot.slot_id), self.config.min_prune_age
+                    decoded, slot.stage, self._ep.age(slot.slot_id), self.config.min_prune_age
                 )
             )
         return decoded, True
 
-    def _apply(self, action: GrowthAction) -> list[StageChange]:
-        ep, slot = self._ep, action.slot
-        model = ep.model
-        if action.kind is ActionKind.GERMINATE:
-            ep.germinated_at[slot] = ep.t  # type: ignore[index]
-            ep.counts["germinated"] += 1
-            return [model.germinate(slot, action.blueprint)]  # type: ignore[arg-type]
-        if action.kind is ActionKind.FOSSILIZE:
-            ep.counts["fossilized"] += 1
-            return [model.fossilize(slot)]  # type: ignore[arg-type]
-        if action.kind is ActionKind.PRUNE:
-            ep.counts["pruned"] += 1
-            return [model.prune(slot)]  # type: ignore[arg-type]
-        return []
-
-    def _train_batches(self) -> TrainStats:
-        ep, train = self._ep, self.data.train
-        model = ep.model
-        losses: list[float] = []
-        hits: list[Tensor] = []  # summed once at the end: no device sync per batch
-
-        def loss_fn(logits: Tensor, targets: Tensor) -> Tensor:
-            hits.append((logits.detach().argmax(dim=1) == targets).sum())
-            return F.cross_entropy(logits, targets)
-
-        for _ in range(self.config.batches_per_step):
-            idx = ep.batches.next()
-            try:
-                result = model.train_step(train.x[idx], train.y[idx], loss_fn)
-            except GrowthOOMError:
-                hits = hits[: len(losses)]  # drop the failed batch's count
-                return self._recover_from_oom(losses, _count(hits), len(losses) * len(idx))
-            losses.append(result.loss)
-            if not np.isfinite(result.loss):
-                return TrainStats(
-                    float("inf"), _accuracy(hits, len(losses) * len(idx)), diverged=True, oom=False
-                )
-        ep.grad_ratios = self._gradient_ratios()
-        seen = len(losses) * self.config.batch_size
-        return TrainStats(float(np.mean(losses)), _accuracy(hits, seen), False, False)
-
-    def _recover_from_oom(self, losses: list[float], correct: int, seen: int) -> TrainStats:
-        """Prune the newest live seed; with none to prune the run cannot go on (diverged)."""
-        ep = self._ep
-        live = [s for s in self.slots if ep.model.slot(s).stage.is_live]
-        if not live:
-            return TrainStats(float("inf"), 0.0, diverged=True, oom=True)
-        newest = max(live, key=lambda s: (ep.germinated_at.get(s, -1), self.slots.index(s)))
-        ep.model.prune(newest)
-        ep.counts["pruned"] += 1
-        loss = float(np.mean(losses)) if losses else float("nan")
-        return TrainStats(loss, correct / seen if seen else float("nan"), False, oom=True)
-
-    def _gradient_ratios(self) -> dict[str, float]:
-        model = self._ep.model
-        host = _grad_norm(model.host.parameters())
-        ratios = {}
-        for slot_id in self.slots:
-            slot = model.slot(slot_id)
-            if slot.stage.is_live and slot.seed is not None and host > 0:
-                ratios[slot_id] = _grad_norm(slot.seed.parameters()) / host
-        return ratios
-
-    def _evaluate(self, split: Split) -> tuple[float, float]:
-        """(mean loss, accuracy) (see :func:`~envs.evaluation.evaluate_split`)."""
-        return evaluate_split(self._ep.model, split, self.config.val_batch_size)
-
-    def _measure_seeds(self) -> tuple[float, float]:
-        """Validation (loss, accuracy), and each live seed's counterfactual contribution.
-
-        A contribution is accuracy with the seed minus accuracy without it. A TRAINING seed
-        does not change the model's output, so it is tested blended in (alpha 1); any other is
-        switched off (alpha 0). One shared pass computes all of them (see
-        :func:`~envs.evaluation.evaluate_counterfactuals`).
-        """
-        ep = self._ep
-        model = ep.model
-        alphas = {
-            slot_id: 1.0 if stage is SeedStage.TRAINING else 0.0
-            for slot_id in self.slots
-            if (stage := model.slot(slot_id).stage).is_live
-        }
-        loss, acc, other = evaluate_counterfactuals(
-            model, self.data.val, self.config.val_batch_size, alphas
-        )
-        ep.contributions = {
-            slot_id: other[slot_id] - acc if alpha == 1.0 else acc - other[slot_id]
-            for slot_id, alpha in alphas.items()
-        }
-        return loss, acc
-
-    def _context(
-        self, previous: float, acc: float, invalid: bool, terminated: bool
-    ) -> RewardContext:
-        ep = self._ep
-        assert ep.train is not None
-        return RewardContext(
-            ep.t,
-            self.config.budget,
-            ep.initial_val_acc,
-            previous,
-            acc,
-            ep.params.growth_ratio,  # counted once per step, just before
-            invalid,
-            ep.train.diverged,
-            terminated,
-        )
+    def _train(self) -> TrainStats:
+        """The step's training batches; after a double out-of-memory, the newest seed goes."""
+        ep, cfg = self._ep, self.config
+        stats = self.stepping.train(ep.model, self.data.train, ep.batches, cfg.batches_per_step)
+        if stats.oom:
+            stats, pruned = recover_from_oom(ep.model, stats, ep.germinated_at)
+            if pruned is not None:
+                ep.counts["pruned"] += 1
+        elif not stats.diverged:  # gradients of a finished step (a cut-off one keeps the last)
+            ep.grad_ratios = gradient_ratios(ep.model)
+        return stats
 
     # ------------------------------------------------------------------------------ outputs
     def _observe(self) -> np.ndarray:
-        ep, scale = self._ep, float(np.log(self.data.num_classes))
-        history, train, governor = ep.val_history, ep.train, ep.model.governor
-        prev_loss = ep.prev_train_loss
-        view = ObservationView(
-            budget_used=ep.t / self.config.budget,
-            train_loss=None if train is None else train.loss / scale,
-            val_loss=ep.val_loss / scale,
-            train_accuracy=None if train is None else train.accuracy,
-            val_accuracy=history[-1],
-            val_accuracy_delta=None if train is None else 10 * (history[-1] - history[-2]),
-            val_accuracy_delta3=10 * (history[-1] - history[-4]) if len(history) >= 4 else None,
-            train_loss_delta=(
-                None if train is None or prev_loss is None else 5 * (train.loss - prev_loss) / scale
-            ),
-            best_val_accuracy=ep.best_val_acc,
-            param_growth=squash(ep.params.growth_ratio),
-            memory_pressure=governor.last_pressure,
-            checkpointing=float(governor.checkpointing),
-            slots={slot_id: self._slot_view(slot_id) for slot_id in self.slots},
-            context=self._context_view(),
+        ep, cfg = self._ep, self.config
+        blueprints = self.codec.blueprints
+        view = ep.observation_view(
+            cfg.budget, self.data.num_classes, blueprints, self._context_view()
         )
         return self.layout.write(view)
 
     def _context_view(self) -> ContextView | None:
         """The observed instance context (``None``: a plain env observes none)."""
         return None
-
-    def _slot_view(self, slot_id: str) -> SlotView:
-        ep = self._ep
-        slot = ep.model.slot(slot_id)
-        live = slot.stage.is_live
-        params = sum(p.numel() for p in slot.seed.parameters()) if slot.seed is not None else 0
-        grad_ratio = ep.grad_ratios.get(slot_id) if live else None
-        return SlotView(
-            stage=slot.stage,
-            blueprint=slot.blueprint if slot.blueprint in self.codec.blueprints else None,
-            alpha=slot.alpha,
-            steps_in_stage=slot.ticks_in_stage / self.config.budget,
-            param_share=squash(params / ep.params.host),
-            contribution=5 * ep.contributions[slot_id]
-            if live and slot_id in ep.contributions
-            else None,
-            grad_ratio=None if grad_ratio is None else squash(grad_ratio),
-        )
 
     def _info(
         self,
@@ -554,43 +350,10 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
         terms: RewardTerms,
         terminated: bool,
     ) -> dict[str, Any]:
-        ep, train = self._ep, self._ep.train
-        assert train is not None
-        counts = ep.params
-        info: dict[str, Any] = {
-            "step": ep.t,
-            "action": str(action),
-            "invalid_action": invalid,
-            "stage_changes": tuple(f"{c.slot_id}:{c.old.name}->{c.new.name}" for c in changes),
-            "train_loss": train.loss,
-            "train_accuracy": train.accuracy,
-            "val_loss": ep.val_loss,
-            "val_accuracy": ep.val_history[-1],
-            "param_growth": counts.growth_ratio,
-            "params": counts.total,
-            "reward_terms": terms,
-            "diverged": train.diverged,
-            "oom": train.oom,
-            **{f"seeds_{k}": n for k, n in ep.counts.items()},
-        }
+        ep = self._ep
+        info = ep.info(action, invalid, changes, terms)
         if terminated:
             with self._threads():
-                info["test_accuracy"] = self._evaluate(self.data.test)[1]
+                test = evaluate_split(ep.model, self.data.test, self.config.val_batch_size)
+            info["test_accuracy"] = test[1]
         return info
-
-
-def _count(hits: list[Tensor]) -> int:
-    return int(torch.stack(hits).sum()) if hits else 0
-
-
-def _accuracy(hits: list[Tensor], seen: int) -> float:
-    return _count(hits) / seen if seen else float("nan")
-
-
-def _grad_norm(params: Iterator[torch.nn.Parameter]) -> float:
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return 0.0
-    return float(
-        torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-    )

@@ -5,7 +5,9 @@ A host network (:class:`CNNHost`, :class:`TransformerHost`) declares injection p
 :data:`BlueprintRegistry` are germinated into slots, train in isolation (incubator mode), blend in
 with an alpha ramp and are then fossilized or pruned (:class:`SeedStage`). A
 :class:`MemoryGovernor` switches activation checkpointing on under CUDA memory pressure and
-retries out-of-memory steps.
+retries out-of-memory steps. :mod:`kasmina.counterfactual` evaluates a model with seeds' alphas
+overridden (and says which counterfactual measures a seed); :mod:`kasmina.description` is the
+JSON format of ``describe_seeds`` / ``restore_seeds``.
 
 kasmina knows nothing of the environment (``envs``) or the controller (``simic``).
 """

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from kasmina import counterfactual as passes
+from kasmina import description as seed_format
 from kasmina.blueprints.base import SeedModule
 from kasmina.blueprints.registry import BlueprintRegistry, Registry
-from kasmina.errors import InvalidValueError, KasminaError, UnknownChoiceError
+from kasmina.description import Description, SlotRecord
+from kasmina.errors import KasminaError, UnknownChoiceError
 from kasmina.hosts import HostNetwork
 from kasmina.lifecycle import LifecycleConfig, SeedStage, StageChange
 from kasmina.memory import CheckpointEvent, MemoryGovernor
@@ -74,9 +77,6 @@ def _count(module: nn.Module | None) -> int:
     return 0 if module is None else sum(p.numel() for p in module.parameters())
 
 
-_JSON_SCALARS = (str, int, float, bool, type(None))
-
-
 def _build_optimizer(spec: OptimizerSpec, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
     """``spec.build(params)`` on torch's multi-tensor (``foreach``) implementation.
 
@@ -92,86 +92,8 @@ def _build_optimizer(spec: OptimizerSpec, params: Iterable[nn.Parameter]) -> tor
     return optimizer
 
 
-@dataclass(frozen=True)
-class _SlotRecord:
-    """One parsed, validated entry of a seed description."""
-
-    stage: SeedStage
-    blueprint: str | None
-    ticks_in_stage: int
-    alpha: float
-    seed_kwargs: dict[str, object]
-
-
 def _occupied(slot: SeedSlot) -> bool:
     return slot.stage is not SeedStage.DORMANT or slot.seed is not None
-
-
-def _describe_slot(slot: SeedSlot) -> dict[str, object]:
-    entry: dict[str, object] = {
-        "stage": slot.stage.name,
-        "blueprint": slot.blueprint,
-        "ticks_in_stage": slot.ticks_in_stage,
-    }
-    if slot.stage.has_seed:
-        for key, value in slot.seed_kwargs.items():
-            if not isinstance(value, _JSON_SCALARS):
-                raise InvalidValueError(
-                    f"slot {slot.slot_id!r}: seed keyword {key}={value!r} is a "
-                    f"{type(value).__name__}, not a JSON scalar (str, int, float, bool, None), "
-                    "so the seed cannot be described"
-                )
-        entry["alpha"] = slot.alpha
-        entry["seed_kwargs"] = dict(slot.seed_kwargs)
-    return entry
-
-
-def _parse_entry(slot_id: str, entry: object) -> _SlotRecord:
-    """A description entry as a :class:`_SlotRecord`; anything malformed raises, naming it."""
-    if not isinstance(entry, Mapping) or "stage" not in entry:
-        raise InvalidValueError(
-            f"slot {slot_id!r}: an entry needs at least a 'stage', got {entry!r}"
-        )
-    name = entry["stage"]
-    if not isinstance(name, str) or name not in SeedStage.__members__:
-        raise UnknownChoiceError("stage", name, SeedStage.__members__, context=f"for {slot_id!r}")
-    stage = SeedStage[name]
-    blueprint = entry.get("blueprint")
-    if not (blueprint is None or isinstance(blueprint, str)):
-        raise InvalidValueError(f"slot {slot_id!r}: blueprint must be a name, got {blueprint!r}")
-    if (blueprint is None) != (stage is SeedStage.DORMANT):
-        raise InvalidValueError(
-            f"slot {slot_id!r}: a {stage} slot "
-            f"{'needs a' if blueprint is None else 'has no'} blueprint, got {blueprint!r}"
-        )
-    ticks = entry.get("ticks_in_stage", 0)
-    if isinstance(ticks, bool) or not isinstance(ticks, int) or ticks < 0:
-        raise InvalidValueError(
-            f"slot {slot_id!r}: ticks_in_stage must be an int >= 0, got {ticks!r}"
-        )
-    if not stage.has_seed:
-        return _SlotRecord(stage, blueprint, ticks, 0.0, {})
-    return _SlotRecord(
-        stage, blueprint, ticks, _parse_alpha(slot_id, entry), _parse_kwargs(slot_id, entry)
-    )
-
-
-def _parse_alpha(slot_id: str, entry: Mapping[str, object]) -> float:
-    alpha = entry.get("alpha")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
-        raise InvalidValueError(
-            f"slot {slot_id!r}: alpha must be a number in [0, 1], got {alpha!r}"
-        )
-    return float(alpha)
-
-
-def _parse_kwargs(slot_id: str, entry: Mapping[str, object]) -> dict[str, object]:
-    kwargs = entry.get("seed_kwargs", {})
-    if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
-        raise InvalidValueError(
-            f"slot {slot_id!r}: seed_kwargs must map keyword names to values, got {kwargs!r}"
-        )
-    return dict(kwargs)
 
 
 class MorphogeneticModel(nn.Module):
@@ -347,9 +269,9 @@ class MorphogeneticModel(nn.Module):
         Raises:
             KasminaError: if a seed keyword is not a JSON scalar (str, int, float, bool, None).
         """
-        return {slot.slot_id: _describe_slot(slot) for slot in self.iter_slots()}
+        return seed_format.describe_seeds(self.iter_slots())
 
-    def restore_seeds(self, description: Mapping[str, Mapping[str, object]]) -> None:
+    def restore_seeds(self, description: Description) -> None:
         """Rebuild the slots :meth:`describe_seeds` recorded, on a fresh model of the same host.
 
         Each seed module is re-created through the registry with its recorded keywords and the
@@ -372,7 +294,7 @@ class MorphogeneticModel(nn.Module):
                 "restore_seeds needs a fresh model whose slots are all DORMANT; "
                 f"these are not: {', '.join(busy)}"
             )
-        records = self._parse_description(description)
+        records = seed_format.parse_description(description, self.slots, self.registry)
         modules = {
             slot_id: self._build_seed(self.slot(slot_id), r.blueprint, r.seed_kwargs, 0)
             for slot_id, r in records.items()
@@ -381,26 +303,7 @@ class MorphogeneticModel(nn.Module):
         for slot_id, record in records.items():
             self._install(self.slot(slot_id), record, modules.get(slot_id))
 
-    def _parse_description(
-        self, description: Mapping[str, Mapping[str, object]]
-    ) -> dict[str, _SlotRecord]:
-        if not isinstance(description, Mapping):
-            raise InvalidValueError(
-                f"a seed description must be a mapping of slot id to entry, got {description!r}"
-            )
-        for slot_id in description:
-            if slot_id not in self.slots:
-                raise UnknownChoiceError("slot", slot_id, self.slots, context="in this model")
-        missing = [s for s in self.slots if s not in description]
-        if missing:
-            raise InvalidValueError(f"the seed description has no entry for slot(s) {missing}")
-        records = {s: _parse_entry(s, description[s]) for s in self.slots}
-        for slot_id, record in records.items():
-            if record.blueprint is not None:  # also PRUNED / EMBARGOED names: catch typos
-                self.registry.spec(self.slot(slot_id).topology, record.blueprint)
-        return records
-
-    def _install(self, slot: SeedSlot, record: _SlotRecord, module: SeedModule | None) -> None:
+    def _install(self, slot: SeedSlot, record: SlotRecord, module: SeedModule | None) -> None:
         optimizer = None
         if module is not None and record.stage is SeedStage.FOSSILIZED:
             params = list(module.parameters())
@@ -471,31 +374,17 @@ class MorphogeneticModel(nn.Module):
         return StepResult(value, self.steps_taken - 1, retried, event)
 
     # ----------------------------------------------------------------------------- counterfactuals
-    @contextmanager
-    def counterfactual(self, alphas: Mapping[str, float]) -> Iterator[None]:
+    def counterfactual(self, alphas: Mapping[str, float]) -> AbstractContextManager[None]:
         """Evaluate the model with the alpha of some slots overridden (``{slot_id: alpha}``).
 
-        0 switches a seed off whatever its stage; for a TRAINING seed, 1 shows what it would do
-        fully blended in. Every buffer (BatchNorm running statistics included) is restored on
-        exit, so a counterfactual pass changes nothing even in training mode.
+        0 switches a seed off; 1 blends a TRAINING seed fully in. Every buffer is restored on
+        exit (:func:`kasmina.counterfactual.override_alphas`).
         """
-        slots = {self.slot(s): float(a) for s, a in alphas.items()}
-        saved = {name: buf.clone() for name, buf in self.named_buffers()}
-        previous = {s: s.alpha_override for s in slots}
-        for s, alpha in slots.items():
-            s.alpha_override = alpha
-        try:
-            yield
-        finally:
-            for s, old in previous.items():
-                s.alpha_override = old
-            with torch.no_grad():
-                for name, buf in self.named_buffers():
-                    buf.copy_(saved[name])
+        return passes.override_alphas(self, alphas)
 
     def switched_off(self, *slot_ids: str) -> AbstractContextManager[None]:
         """Evaluate the model as if ``slot_ids`` held no seed; see :meth:`counterfactual`."""
-        return self.counterfactual(dict.fromkeys(slot_ids, 0.0))
+        return passes.switched_off(self, *slot_ids)
 
     def forward_counterfactuals(
         self, x: Tensor, alphas: Mapping[str, float]
@@ -503,63 +392,10 @@ class MorphogeneticModel(nn.Module):
         """``self(x)`` and, per slot of ``alphas``, the logits with that one alpha overridden.
 
         Bit for bit what ``with self.counterfactual({slot_id: alpha}): self(x)`` gives, slot by
-        slot, but cheaper: a slot does not change what runs before it, so each counterfactual
-        starts from the features the plain pass had at its slot
-        (:meth:`HostNetwork.forward_from`) and reuses the seed's output there. A counterfactual
-        that equals the plain pass (a slot without a working seed, switched off) returns the
-        plain logits. Hosts without ``forward_from`` get one full pass per slot.
+        slot, from one shared pass (:func:`kasmina.counterfactual.forward_counterfactuals`).
 
         Raises:
             KasminaError: in training mode, where the extra passes would move BatchNorm
                 running statistics (evaluate in eval mode, as validation does).
         """
-        if self.training:
-            raise KasminaError("forward_counterfactuals needs eval mode (call model.eval())")
-        for slot_id in alphas:
-            self.slot(slot_id)  # an unknown id raises here, naming the valid ones
-        if type(self.host).forward_from is HostNetwork.forward_from:
-            return self(x), self._full_counterfactuals(x, alphas)
-        seen: dict[str, tuple[Tensor, Tensor | None]] = {}
-        logits = self.host(x, {**self.slots, **{k: self._recorder(k, seen) for k in alphas}})
-        return logits, {k: self._suffix(k, float(a), seen[k], logits) for k, a in alphas.items()}
-
-    def _full_counterfactuals(self, x: Tensor, alphas: Mapping[str, float]) -> dict[str, Tensor]:
-        out = {}
-        for slot_id, alpha in alphas.items():
-            with self.counterfactual({slot_id: alpha}):
-                out[slot_id] = self(x)
-        return out
-
-    def _recorder(
-        self, slot_id: str, seen: dict[str, tuple[Tensor, Tensor | None]]
-    ) -> Callable[[Tensor], Tensor]:
-        """Slot ``slot_id`` as in a plain pass, keeping its input and its seed's output."""
-        slot = self.slot(slot_id)
-
-        def run(h: Tensor) -> Tensor:
-            override = slot.alpha_override
-            if not slot.runs_seed(override) or slot.seed is None:
-                seen[slot_id] = (h, None)
-                return h
-            incubating = slot.stage is SeedStage.TRAINING and override is None
-            s = slot.seed(h.detach() if incubating else h)
-            seen[slot_id] = (h, s)
-            return slot.mix(h, s, override)
-
-        return run
-
-    def _suffix(
-        self, slot_id: str, alpha: float, seen: tuple[Tensor, Tensor | None], plain: Tensor
-    ) -> Tensor:
-        """The logits with slot ``slot_id`` at ``alpha``, from what the plain pass saw there."""
-        slot, (h, s) = self.slot(slot_id), seen
-        if not slot.runs_seed(alpha):
-            if s is None:  # the slot's output is h in both passes: nothing to recompute
-                return plain
-            out = h
-        elif s is not None:
-            out = slot.mix(h, s, alpha)
-        else:  # the plain pass did not run the seed (the slot had an override of 0)
-            with self.counterfactual({slot_id: alpha}):
-                out = slot(h)
-        return self.host.forward_from(slot_id, h, {**self.slots, slot_id: lambda _: out})
+        return passes.forward_counterfactuals(self, x, alphas)

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from envs.data import Split, TaskData
+from envs.data import BatchStream, Split, TaskData
 from envs.evaluation import evaluate_split
-from envs.growth_env import BatchStream
 from envs.tasks import get_task
 from kasmina import BlueprintRegistry, CNNHost, OptimizerSpec, UserError, seeded_init
 from kasmina.lifecycle import LifecycleConfig, SeedStage, StageChange

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import envs
+from envs.evaluation import evaluate_split
 from envs.observation import UNKNOWN, ContextView, ObservationView, SlotView
 from kasmina import SeedStage
 
@@ -69,9 +70,10 @@ def test_contribution_is_the_counterfactual_accuracy_difference():
     while env.model.slot("block1").stage is not SeedStage.HOLDING:
         env.step(0)
     obs, *_ = env.step(0)  # measured in HOLDING, where the lifecycle tick changes nothing
-    with_seed = env._evaluate(env.data.val)[1]
+    chunk = env.config.val_batch_size
+    with_seed = evaluate_split(env.model, env.data.val, chunk)[1]
     with env.model.switched_off("block1"):
-        without = env._evaluate(env.data.val)[1]
+        without = evaluate_split(env.model, env.data.val, chunk)[1]
     assert env.layout.read(obs).slots["block1"].contribution == pytest.approx(
         np.clip(5 * (with_seed - without), -1, 1), abs=1e-6
     )

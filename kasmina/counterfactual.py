@@ -1,0 +1,158 @@
+"""Counterfactual passes: a model evaluated with some seeds' alpha overridden.
+
+A seed's worth is what the model does with it minus what it does without it (or, for a seed
+still incubating, with it fully blended in). This module owns that question for kasmina:
+
+* :func:`override_alphas` / :func:`switched_off`: a context in which ``model(x)`` runs with some
+  slots' alpha overridden, every buffer restored on exit;
+* :func:`forward_counterfactuals`: the plain logits and one counterfactual per slot from one
+  shared pass (each counterfactual starts at its slot, from the plain pass's features);
+* :func:`contribution_alpha` / :func:`contribution_alphas`: *which* counterfactual measures a
+  live seed's contribution (the one rule the environment, its batched variant and the
+  benchmarks share).
+
+:class:`~kasmina.MorphogeneticModel` keeps its methods of the same names; they delegate here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from kasmina.errors import KasminaError
+from kasmina.hosts import HostNetwork
+from kasmina.lifecycle import SeedStage
+
+if TYPE_CHECKING:  # model.py imports this module: a runtime import would be a cycle
+    from kasmina.model import MorphogeneticModel
+
+Seen = dict[str, tuple[Tensor, Tensor | None]]
+"""Per slot, what the plain pass saw there: the slot's input and its seed's output (if run)."""
+
+
+def contribution_alpha(stage: SeedStage) -> float:
+    """The alpha at which a counterfactual pass measures a live seed in ``stage``.
+
+    A TRAINING seed does not change the model's output (incubator mode), so switching it off
+    would measure nothing: it is tested fully blended in (1). Any other seed is switched off
+    (0). A contribution is then (accuracy at 1 - accuracy as is) for the first and (accuracy as
+    is - accuracy at 0) for the second: positive when the seed helps.
+    """
+    return 1.0 if stage is SeedStage.TRAINING else 0.0
+
+
+def contribution_alphas(model: MorphogeneticModel) -> dict[str, float]:
+    """``{slot_id: contribution_alpha(stage)}`` for every live seed, in slot order."""
+    return {
+        slot.slot_id: contribution_alpha(slot.stage)
+        for slot in model.iter_slots()
+        if slot.stage.is_live
+    }
+
+
+@contextmanager
+def override_alphas(model: MorphogeneticModel, alphas: Mapping[str, float]) -> Iterator[None]:
+    """Evaluate ``model`` with the alpha of some slots overridden (``{slot_id: alpha}``).
+
+    0 switches a seed off whatever its stage; for a TRAINING seed, 1 shows what it would do
+    fully blended in. Every buffer (BatchNorm running statistics included) is restored on exit,
+    so a counterfactual pass changes nothing even in training mode.
+    """
+    slots = {model.slot(s): float(a) for s, a in alphas.items()}
+    saved = {name: buf.clone() for name, buf in model.named_buffers()}
+    previous = {s: s.alpha_override for s in slots}
+    for s, alpha in slots.items():
+        s.alpha_override = alpha
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            s.alpha_override = old
+        with torch.no_grad():
+            for name, buf in model.named_buffers():
+                buf.copy_(saved[name])
+
+
+def switched_off(model: MorphogeneticModel, *slot_ids: str) -> AbstractContextManager[None]:
+    """Evaluate ``model`` as if ``slot_ids`` held no seed; see :func:`override_alphas`."""
+    return override_alphas(model, dict.fromkeys(slot_ids, 0.0))
+
+
+def forward_counterfactuals(
+    model: MorphogeneticModel, x: Tensor, alphas: Mapping[str, float]
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """``model(x)`` and, per slot of ``alphas``, the logits with that one alpha overridden.
+
+    Bit for bit what ``with override_alphas(model, {slot_id: alpha}): model(x)`` gives, slot by
+    slot, but cheaper: a slot does not change what runs before it, so each counterfactual
+    starts from the features the plain pass had at its slot
+    (:meth:`HostNetwork.forward_from`) and reuses the seed's output there. A counterfactual
+    that equals the plain pass (a slot without a working seed, switched off) returns the
+    plain logits. Hosts without ``forward_from`` get one full pass per slot.
+
+    Raises:
+        KasminaError: in training mode, where the extra passes would move BatchNorm
+            running statistics (evaluate in eval mode, as validation does).
+    """
+    if model.training:
+        raise KasminaError("forward_counterfactuals needs eval mode (call model.eval())")
+    for slot_id in alphas:
+        model.slot(slot_id)  # an unknown id raises here, naming the valid ones
+    if type(model.host).forward_from is HostNetwork.forward_from:
+        return model(x), _full_counterfactuals(model, x, alphas)
+    seen: Seen = {}
+    recorders = {k: _recorder(model, k, seen) for k in alphas}
+    logits = model.host(x, {**model.slots, **recorders})
+    return logits, {k: _suffix(model, k, float(a), seen[k], logits) for k, a in alphas.items()}
+
+
+def _full_counterfactuals(
+    model: MorphogeneticModel, x: Tensor, alphas: Mapping[str, float]
+) -> dict[str, Tensor]:
+    out = {}
+    for slot_id, alpha in alphas.items():
+        with override_alphas(model, {slot_id: alpha}):
+            out[slot_id] = model(x)
+    return out
+
+
+def _recorder(model: MorphogeneticModel, slot_id: str, seen: Seen) -> Callable[[Tensor], Tensor]:
+    """Slot ``slot_id`` as in a plain pass, keeping its input and its seed's output."""
+    slot = model.slot(slot_id)
+
+    def run(h: Tensor) -> Tensor:
+        override = slot.alpha_override
+        if not slot.runs_seed(override) or slot.seed is None:
+            seen[slot_id] = (h, None)
+            return h
+        incubating = slot.stage is SeedStage.TRAINING and override is None
+        s = slot.seed(h.detach() if incubating else h)
+        seen[slot_id] = (h, s)
+        return slot.mix(h, s, override)
+
+    return run
+
+
+def _suffix(
+    model: MorphogeneticModel,
+    slot_id: str,
+    alpha: float,
+    seen: tuple[Tensor, Tensor | None],
+    plain: Tensor,
+) -> Tensor:
+    """The logits with slot ``slot_id`` at ``alpha``, from what the plain pass saw there."""
+    slot, (h, s) = model.slot(slot_id), seen
+    if not slot.runs_seed(alpha):
+        if s is None:  # the slot's output is h in both passes: nothing to recompute
+            return plain
+        out = h
+    elif s is not None:
+        out = slot.mix(h, s, alpha)
+    else:  # the plain pass did not run the seed (the slot had an override of 0)
+        with override_alphas(model, {slot_id: alpha}):
+            out = slot(h)
+    return model.host.forward_from(slot_id, h, {**model.slots, slot_id: lambda _: out})
