@@ -9,8 +9,7 @@ import torch
 import envs
 from envs.actions import ActionCodec, InvalidActionError
 from kasmina import KasminaError, SeedStage, UnexpectedKeywordError, UnknownChoiceError, UserError
-
-from .helpers import act, fast_env, make
+from tests.envs.helpers import act, fast_env, make
 
 CODEC = ActionCodec(("block0", "block1"), ("attention", "conv_light", "conv_heavy"))
 

@@ -10,8 +10,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
 from kasmina.errors import KasminaError
-
-from .helpers import FAST
+from tests.envs.helpers import FAST
 
 
 @pytest.mark.parametrize("env_id", envs.EMBEDDED_IDS)

@@ -9,8 +9,7 @@ import pytest
 
 import envs
 from kasmina.errors import KasminaError
-
-from .helpers import FAST
+from tests.envs.helpers import FAST
 
 _INT = ["abc", 2.5, None, True, [1]]
 _NUMBER = ["abc", None, True, [1], float("nan")]

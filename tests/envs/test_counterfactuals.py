@@ -8,8 +8,7 @@ import pytest
 from envs.evaluation import evaluate_split
 from envs.stepping import Stepping
 from kasmina import SeedStage
-
-from .helpers import act, fast_env
+from tests.envs.helpers import act, fast_env
 
 SCRIPTS = {
     "mnist1d": [

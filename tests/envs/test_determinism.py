@@ -9,8 +9,7 @@ import torch
 
 import envs
 from envs.recording import RecordError
-
-from .helpers import FAST, act, make, same
+from tests.envs.helpers import FAST, act, make, same
 
 SCRIPT = [
     ("germinate", "block1", "conv_light"),

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from envs import ActionKind, GrowthAction
-
-from .helpers import act, fast_env
+from tests.envs.helpers import act, fast_env
 
 
 def test_the_episode_view_is_the_env_observation_and_info():

@@ -12,8 +12,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import envs
 from envs import FAMILIES, Instance, InstanceError
 from kasmina import UnknownChoiceError, UserError, seeded_init
-
-from .helpers import FAST, act, make, same
+from tests.envs.helpers import FAST, act, make, same
 
 TRAIN = "simic/Grow-Family-v0"
 HELD_OUT = "simic/Grow-Family-HeldOut-v0"

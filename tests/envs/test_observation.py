@@ -9,8 +9,7 @@ import envs
 from envs.evaluation import evaluate_split
 from envs.observation import UNKNOWN, ContextView, ObservationView, SlotView
 from kasmina import SeedStage
-
-from .helpers import act, fast_env
+from tests.envs.helpers import act, fast_env
 
 
 def test_layout_table_documents_every_feature():

@@ -11,8 +11,7 @@ import pytest
 import torch
 
 import envs
-
-from .helpers import act, fast_env, make, same
+from tests.envs.helpers import act, fast_env, make, same
 
 ROOT = Path(__file__).resolve().parents[2]
 

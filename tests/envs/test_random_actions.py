@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 import envs
-
-from .helpers import make
+from tests.envs.helpers import make
 
 # The transformer host's validation pass is ~20x the CNNs' on CPU: fewer steps there.
 STEPS = {

@@ -6,8 +6,7 @@ import torch
 
 import envs
 from kasmina import GrowthOOMError
-
-from .helpers import act, fast_env
+from tests.envs.helpers import act, fast_env
 
 
 def _episode(env, seed, actions):

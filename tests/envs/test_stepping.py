@@ -24,8 +24,7 @@ from envs.stepping import (
     train_batches,
 )
 from kasmina import GrowthOOMError
-
-from .helpers import act, fast_env
+from tests.envs.helpers import act, fast_env
 
 SCRIPT = [("germinate", "block0", "conv_light"), ("germinate", "block1", "depthwise")]
 

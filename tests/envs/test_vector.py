@@ -8,8 +8,7 @@ from sb3_contrib.common.maskable.utils import get_action_masks
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 import envs
-
-from .helpers import FAST
+from tests.envs.helpers import FAST
 
 
 def _make():

@@ -11,8 +11,7 @@ import envs
 from envs import data as env_data
 from envs.data import load_digits, load_mnist1d
 from kasmina import UnknownChoiceError
-
-from .helpers import act, make
+from tests.envs.helpers import act, make
 
 
 def test_dict_mask_observation_wrapper():

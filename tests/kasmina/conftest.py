@@ -1,37 +1,13 @@
-"""Shared builders for kasmina tests: small hosts of every kind, built deterministically."""
+"""Fixtures of the kasmina tests (builders are in :mod:`tests.kasmina.helpers`)."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 
-from kasmina import CNNHost, HostNetwork, MorphogeneticModel, TransformerHost, seeded_init
-
-
-def build_host(kind: str) -> HostNetwork:
-    with seeded_init(0):
-        if kind == "cnn1d":
-            return CNNHost(1, 10, (8, 16), spatial_dims=1)
-        if kind == "cnn2d":
-            return CNNHost(3, 10, (8, 16), spatial_dims=2)
-        if kind == "transformer":
-            return TransformerHost(1, 10, seq_len=12, dim=16, layers=2, heads=2)
-    raise ValueError(kind)
-
-
-def host_input(kind: str, batch: int = 6, seed: int = 1) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    shape = {"cnn1d": (batch, 1, 40), "cnn2d": (batch, 3, 8, 8), "transformer": (batch, 12, 1)}
-    return torch.randn(*shape[kind], generator=g)
-
-
-HOST_KINDS = ("cnn1d", "cnn2d", "transformer")
+from tests.kasmina.helpers import HOST_KINDS
 
 
 @pytest.fixture(params=HOST_KINDS)
 def host_kind(request: pytest.FixtureRequest) -> str:
+    """Each kind of host in turn: 1-D CNN, 2-D CNN, transformer."""
     return request.param
-
-
-def make_model(kind: str, **kwargs: object) -> MorphogeneticModel:
-    return MorphogeneticModel(build_host(kind), **kwargs)

@@ -14,8 +14,7 @@ from kasmina.counterfactual import (
     override_alphas,
     switched_off,
 )
-
-from .conftest import host_input, make_model
+from tests.kasmina.helpers import host_input, make_model
 
 
 @pytest.mark.parametrize("stage", list(SeedStage))

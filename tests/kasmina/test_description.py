@@ -9,8 +9,7 @@ import pytest
 
 from kasmina import BlueprintRegistry, KasminaError, LifecycleConfig, SeedStage
 from kasmina.description import SlotRecord, describe_seeds, parse_description, parse_entry
-
-from .conftest import make_model
+from tests.kasmina.helpers import make_model
 
 
 def _grown():

@@ -16,8 +16,7 @@ from kasmina import (
     UnexpectedKeywordError,
     UnknownChoiceError,
 )
-
-from .conftest import HOST_KINDS, host_input, make_model
+from tests.kasmina.helpers import HOST_KINDS, host_input, make_model
 
 FAST = LifecycleConfig(training_ticks=1, blending_ticks=2, embargo_ticks=2)
 # (blueprint, the caller's keywords) per host: the first slot's seed, then the second's.

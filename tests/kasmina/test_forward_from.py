@@ -9,8 +9,7 @@ from torch import Tensor
 
 from kasmina import KasminaError, MorphogeneticModel, SeedStage, UnknownChoiceError
 from kasmina.hosts import HostNetwork
-
-from .conftest import HOST_KINDS, build_host, host_input, make_model
+from tests.kasmina.helpers import HOST_KINDS, build_host, host_input, make_model
 
 BLUEPRINT = {"cnn1d": "conv_light", "cnn2d": "conv_light", "transformer": "mlp"}
 STAGES = (

@@ -2,8 +2,7 @@ import pytest
 import torch
 
 from kasmina import CNNHost, KasminaError, TransformerHost, UnknownChoiceError
-
-from .conftest import HOST_KINDS, build_host, host_input
+from tests.kasmina.helpers import HOST_KINDS, build_host, host_input
 
 
 @pytest.mark.parametrize("kind", HOST_KINDS)

@@ -12,8 +12,7 @@ from kasmina import (
     SwitchReason,
     device_memory_pressure,
 )
-
-from .conftest import host_input, make_model
+from tests.kasmina.helpers import host_input, make_model
 
 
 class ScriptedProbe:

@@ -14,8 +14,7 @@ from kasmina import (
     SeedStage,
     UnknownChoiceError,
 )
-
-from .conftest import HOST_KINDS, build_host, host_input, make_model
+from tests.kasmina.helpers import HOST_KINDS, build_host, host_input, make_model
 
 TOPOLOGY = {"cnn1d": "cnn", "cnn2d": "cnn", "transformer": "transformer"}
 CASES = [

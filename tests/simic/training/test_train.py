@@ -5,31 +5,13 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from sb3_contrib import MaskablePPO
 
 from simic.cli import main
 from simic.training import TrainConfig
-from tests.simic.processes import EXIT_TIMEOUT_S, running
-
-SMALL = [
-    "--env-kwargs",
-    "budget=6",
-    "batches_per_step=1",
-    "--n-steps",
-    "32",
-    "--batch-size",
-    "32",
-    "--n-epochs",
-    "2",
-    "--no-progress",
-]
-
-
-def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+from tests.simic.helpers import EXIT_TIMEOUT_S, SMALL, running, snapshot
 
 
 def test_train_resume_and_evaluate_the_model(tmp_path, capsys):
@@ -138,17 +120,17 @@ def test_resume_refusals_leave_the_run_untouched(tmp_path, capsys):
 
     run = tmp_path / "RUN"
     assert main(["train", "--out", str(run), "--timesteps", "32", "--eval-every", "0", *SMALL]) == 0
-    before = _snapshot(run)
+    before = snapshot(run)
     assert main(["train", "--out", str(run), "--timesteps", "64", *SMALL]) == 2
     assert "already holds a training run" in capsys.readouterr().err
     assert main(["train", "--resume", str(run), "--timesteps", "64", "--seed", "3"]) == 2
     assert "drop --seed" in capsys.readouterr().err
     (run / "checkpoints" / "latest.zip").write_bytes(b"not a zip")
-    before = _snapshot(run)
+    before = snapshot(run)
     assert main(["train", "--resume", str(run), "--timesteps", "64", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "cannot be loaded" in err and "left as it is" in err
-    assert _snapshot(run) == before
+    assert snapshot(run) == before
 
 
 def test_sigint_leaves_a_loadable_checkpoint_and_config(tmp_path):

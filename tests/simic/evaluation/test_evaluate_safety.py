@@ -15,16 +15,7 @@ from simic.cli import main
 from simic.common.signals import Terminated
 from simic.evaluation import EvaluateConfig, evaluate
 from simic.evaluation import workers as evaluation_workers
-from tests.simic.processes import EXIT_TIMEOUT_S, running, running_group
-from tests.simic.test_train import SMALL
-
-
-@pytest.fixture(scope="module")
-def mnist1d_model(tmp_path_factory):
-    run = tmp_path_factory.mktemp("runs") / "RUN"
-    argv = ["train", "--out", str(run), "--timesteps", "32", "--eval-every", "0", *SMALL]
-    assert main(argv) == 0
-    return run / "model.zip"
+from tests.simic.helpers import EXIT_TIMEOUT_S, running, running_group
 
 
 def _evaluate_model(model, env_id, *extra):
@@ -39,24 +30,24 @@ def _long_parallel_evaluation(out):
 
 
 @pytest.mark.parametrize("env_id", ["simic/Grow-MNIST1D-Transformer-v0", "simic/Grow-Digits-v0"])
-def test_a_model_refuses_another_environment_with_one_line(mnist1d_model, env_id, capsys):
-    assert _evaluate_model(mnist1d_model, env_id) == 2
+def test_a_model_refuses_another_environment_with_one_line(tiny_run, env_id, capsys):
+    assert _evaluate_model(tiny_run / "model.zip", env_id) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "--transfer" in err
     assert f"trained on simic/Grow-MNIST1D-v0, not {env_id}" in err
 
 
-def test_transfer_is_an_explicit_opt_in(mnist1d_model, capsys):
-    assert _evaluate_model(mnist1d_model, "simic/Grow-Digits-v0", "--transfer") == 0
+def test_transfer_is_an_explicit_opt_in(tiny_run, capsys):
+    assert _evaluate_model(tiny_run / "model.zip", "simic/Grow-Digits-v0", "--transfer") == 0
     assert "model.zip" in capsys.readouterr().out
 
 
-def test_the_model_file_records_its_environment(mnist1d_model):
+def test_the_model_file_records_its_environment(tiny_run):
     from sb3_contrib import MaskablePPO
 
     from simic.common.provenance import recorded
 
-    signature = recorded(MaskablePPO.load(mnist1d_model))
+    signature = recorded(MaskablePPO.load(tiny_run / "model.zip"))
     assert signature is not None and signature.env_id == "simic/Grow-MNIST1D-v0"
     assert signature.slots == ("block0", "block1") and "conv_light" in signature.blueprints
     assert "val_accuracy" in signature.observation
@@ -128,8 +119,8 @@ def test_two_evaluations_in_one_process_play_their_own_environments(monkeypatch)
     assert _nogrow_accuracy("simic/Grow-MNIST1D-v0") == alone
 
 
-def test_a_transfer_to_other_spaces_is_one_short_line(mnist1d_model, capsys):
-    assert _evaluate_model(mnist1d_model, "simic/Grow-Family-v0", "--transfer") == 2
+def test_a_transfer_to_other_spaces_is_one_short_line(tiny_run, capsys):
+    assert _evaluate_model(tiny_run / "model.zip", "simic/Grow-Family-v0", "--transfer") == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "Box of shape" in err and "[" not in err
     assert len(err) < 400

@@ -16,7 +16,6 @@ from benchmarks.runs import TINY_SWEEP
 from kasmina import UserError
 from simic.cli import main
 from simic.common.envutil import load_config_file
-from simic.common.raysupport import ray_session
 from simic.common.stats import MeanCI
 from simic.sweep.config import SweepConfig
 from simic.sweep.results import BASELINE, PENDING, TRIAL, SweepRow, format_table
@@ -107,7 +106,7 @@ def test_the_search_space_and_each_trials_training_run():
 
 
 def test_the_example_config_is_a_valid_sweep():
-    example = Path(__file__).resolve().parents[2] / "benchmarks/configs/sweep_example.yaml"
+    example = Path(__file__).resolve().parents[3] / "benchmarks/configs/sweep_example.yaml"
     config = SweepConfig.from_mapping(load_config_file(example))
     assert config.trial_count == 12 and config.resources.cpu == 1
 
@@ -206,14 +205,6 @@ if tune is not None:
             StopAfterFirstTrial.fired = True
             assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
             os.kill(os.getpid(), signal.SIGINT)
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    pytest.importorskip("ray", reason="simic sweep needs Ray: pip install 'simic-growth[ray]'")
-    with ray_session("the sweep tests", num_cpus=2) as ray:  # one Ray for both sweep calls
-        yield ray
-    assert not ray.is_initialized()
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,7 @@
-"""Starting a ``simic`` command as a child process in a test, and never leaving it behind."""
+"""What the simic tests share besides fixtures (those live in the conftest of their folder):
+the tiny training settings, folder snapshots, and starting a ``simic`` command as a child
+process without ever leaving it behind. Test modules import from here, never from each other.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,30 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
+
+SMALL = [
+    "--env-kwargs",
+    "budget=6",
+    "batches_per_step=1",
+    "--n-steps",
+    "32",
+    "--batch-size",
+    "32",
+    "--n-epochs",
+    "2",
+    "--no-progress",
+]
+"""``simic train`` options for a run that takes seconds (append them to the command)."""
+TINY_RUN_KWARGS = {"budget": 6, "batches_per_step": 1}
+"""The env keyword arguments of :data:`SMALL` (what the ``tiny_run`` fixture trained on)."""
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (relative name -> bytes), to show that nothing changed."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
 
 EXIT_TIMEOUT_S = 300
 """How long a signalled command may take to save and exit: generous, since on a machine busy

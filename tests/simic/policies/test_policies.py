@@ -29,6 +29,7 @@ from simic.policies import (
     make_policy,
     run_episode,
 )
+from tests.simic.helpers import TINY_RUN_KWARGS
 
 ENV_ID = "simic/Grow-MNIST1D-v0"
 SMALL = {"budget": 8, "batches_per_step": 2}
@@ -271,32 +272,21 @@ def test_policies_need_only_construction_time_knowledge_of_the_env():
 
 
 # ------------------------------------------------------------------------------------ PPO
-@pytest.fixture(scope="module")
-def ppo_zip(tmp_path_factory) -> str:
-    from sb3_contrib import MaskablePPO
-
-    train_env = gym.make(ENV_ID, budget=4, batches_per_step=1, batch_size=32)
-    model = MaskablePPO("MlpPolicy", train_env, n_steps=32, batch_size=32, n_epochs=1, seed=0)
-    model.learn(total_timesteps=256)
-    path = tmp_path_factory.mktemp("ppo") / "agent.zip"
-    model.save(path)
-    return str(path)
-
-
-def test_a_saved_maskable_ppo_loads_through_make_policy_and_plays(env, ppo_zip):
-    policy = make_policy(ppo_zip, env)
-    assert isinstance(policy, PPOPolicy) and policy.name == "ppo:agent.zip"
-    strict = gym.make(ENV_ID, **SMALL, strict=True)
+def test_a_saved_maskable_ppo_loads_through_make_policy_and_plays(tiny_run):
+    env = gym.make(ENV_ID, **TINY_RUN_KWARGS)
+    policy = make_policy(str(tiny_run / "model.zip"), env)
+    assert isinstance(policy, PPOPolicy) and policy.name == "ppo:model.zip"
+    strict = gym.make(ENV_ID, **TINY_RUN_KWARGS, strict=True)
     _checked_episode(strict, policy, 0)
     result = run_episode(env, policy, 1)
     assert result == run_episode(env, policy, 1)  # deterministic actions
     assert policy.masked_fallbacks == 0
 
 
-def test_a_ppo_policy_trained_on_other_spaces_is_refused(ppo_zip):
-    other = gym.make(ENV_ID, **SMALL, blueprints=("conv_light",))
+def test_a_ppo_policy_trained_on_other_spaces_is_refused(tiny_run):
+    other = gym.make(ENV_ID, **TINY_RUN_KWARGS, blueprints=("conv_light",))
     with pytest.raises(PolicyError, match="observation space"):
-        make_policy(ppo_zip, other)
+        make_policy(str(tiny_run / "model.zip"), other, transfer=True)  # spaces still checked
 
 
 # ------------------------------------------------------------------------------------ factory

@@ -18,8 +18,7 @@ from sb3_contrib import MaskablePPO
 from simic.cli import main
 from simic.common.runfolder import LOCK_FILE, claim
 from simic.training import TrainConfig
-from tests.simic.processes import EXIT_TIMEOUT_S, running
-from tests.simic.test_train import SMALL, _snapshot
+from tests.simic.helpers import EXIT_TIMEOUT_S, SMALL, running, snapshot
 
 
 def _train(run, timesteps=32, *extra):
@@ -31,41 +30,34 @@ def _steps(path) -> int:
     return MaskablePPO.load(path).num_timesteps
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("runs") / "RUN"
-    assert _train(run) == 0
-    return run
-
-
-def test_resume_trains_the_copied_folder_and_leaves_the_original_alone(finished_run, tmp_path):
+def test_resume_trains_the_copied_folder_and_leaves_the_original_alone(tiny_run, tmp_path):
     original = tmp_path / "original"
-    shutil.copytree(finished_run, original)
+    shutil.copytree(tiny_run, original)
     copy = tmp_path / "copy"
     shutil.copytree(original, copy)
-    before = _snapshot(original)
+    before = snapshot(original)
     assert main(["train", "--resume", str(copy), "--timesteps", "64", "--no-progress"]) == 0
     assert _steps(copy / "model.zip") == 64
     assert json.loads((copy / "config.json").read_text())["out"] == str(copy)
-    assert _snapshot(original) == before
+    assert snapshot(original) == before
 
 
 def test_resume_trains_a_moved_folder_from_another_directory(
-    finished_run, tmp_path, monkeypatch, capsys
+    tiny_run, tmp_path, monkeypatch, capsys
 ):
     moved = tmp_path / "elsewhere" / "moved"
-    shutil.copytree(finished_run, moved)
+    shutil.copytree(tiny_run, moved)
     monkeypatch.chdir(tmp_path)  # the recorded relative or absolute "out" no longer points here
     assert main(["train", "--resume", "elsewhere/moved", "--timesteps", "64", "--no-progress"]) == 0
     assert _steps(moved / "model.zip") == 64
     assert "elsewhere/moved" in capsys.readouterr().out
 
 
-def test_a_folder_in_use_is_refused_by_a_new_run_and_by_resume(finished_run, tmp_path, capsys):
+def test_a_folder_in_use_is_refused_by_a_new_run_and_by_resume(tiny_run, tmp_path, capsys):
     run = tmp_path / "RUN"
-    shutil.copytree(finished_run, run)
+    shutil.copytree(tiny_run, run)
     fresh = tmp_path / "FRESH"
-    before = _snapshot(run)
+    before = snapshot(run)
     with claim(run), claim(fresh):  # held (by this process, on another descriptor)
         assert main(["train", "--resume", str(run), "--timesteps", "64", "--no-progress"]) == 2
         err = capsys.readouterr().err.strip()
@@ -73,7 +65,7 @@ def test_a_folder_in_use_is_refused_by_a_new_run_and_by_resume(finished_run, tmp
         assert f"pid {os.getpid()}" in err
         assert _train(fresh) == 2
         assert "in use by another process" in capsys.readouterr().err
-    assert _snapshot(run) == before and not (fresh / "config.json").exists()
+    assert snapshot(run) == before and not (fresh / "config.json").exists()
 
 
 def test_two_processes_training_into_one_folder_one_refuses(tmp_path):
@@ -129,9 +121,9 @@ def test_a_run_that_died_before_its_first_checkpoint_resumes_from_zero(tmp_path,
     assert _steps(run / "model.zip") == 32
 
 
-def test_leftovers_of_an_interrupted_save_are_removed_on_resume(finished_run, tmp_path):
+def test_leftovers_of_an_interrupted_save_are_removed_on_resume(tiny_run, tmp_path):
     run = tmp_path / "RUN"
-    shutil.copytree(finished_run, run)
+    shutil.copytree(tiny_run, run)
     leftovers = [run / "checkpoints" / ".latest.q8x1.zip", run / ".config.json.a1.tmp"]
     for path in leftovers:
         path.write_bytes(b"half a zip")
@@ -183,7 +175,7 @@ def _wait_for(path, proc, timeout=120):
 def test_signals_to_the_process_group_of_a_parallel_run_lose_nothing(tmp_path):
     """SIGTERM to the whole group (``timeout``, SLURM, Ray) saves a checkpoint at the interrupt;
     SIGKILL to it leaves a folder that ``--resume`` just takes."""
-    from tests.simic.processes import running_group
+    from tests.simic.helpers import running_group
 
     run = tmp_path / "RUN"
     cmd = [sys.executable, "-m", "simic", "train", "--out", str(run), "--timesteps", "100000"]
@@ -221,20 +213,20 @@ def _events(folder):
     return {p.relative_to(folder): p.stat().st_size for p in folder.rglob("events.out.*")}
 
 
-def test_a_copied_run_logs_to_its_own_tensorboard_folder(finished_run, tmp_path):
-    before = _snapshot(finished_run)
+def test_a_copied_run_logs_to_its_own_tensorboard_folder(tiny_run, tmp_path):
+    before = snapshot(tiny_run)
     copy = tmp_path / "copy"
-    shutil.copytree(finished_run, copy)
+    shutil.copytree(tiny_run, copy)
     copied = _events(copy / "tb")
     assert _resume(copy, 64) == 0
-    assert _snapshot(finished_run) == before  # the checkpoint's recorded tb/ is left alone
+    assert snapshot(tiny_run) == before  # the checkpoint's recorded tb/ is left alone
     grown = _events(copy / "tb")
     assert sum(grown.values()) > sum(copied.values())
 
 
-def test_a_moved_run_does_not_recreate_its_old_folder(finished_run, tmp_path):
+def test_a_moved_run_does_not_recreate_its_old_folder(tiny_run, tmp_path):
     first = tmp_path / "first"
-    shutil.copytree(finished_run, first)
+    shutil.copytree(tiny_run, first)
     assert _resume(first, 64) == 0  # its checkpoint now remembers first/tb
     moved = tmp_path / "moved"
     shutil.move(first, moved)
@@ -251,36 +243,36 @@ def test_a_moved_run_does_not_recreate_its_old_folder(finished_run, tmp_path):
     ],
 )
 def test_resume_refuses_a_config_edited_to_another_run(
-    finished_run, tmp_path, capsys, key, value, named
+    tiny_run, tmp_path, capsys, key, value, named
 ):
     run = tmp_path / "RUN"
-    shutil.copytree(finished_run, run)
+    shutil.copytree(tiny_run, run)
     config = json.loads((run / "config.json").read_text())
     section, _, name = key.rpartition(".")
     (config[section] if section else config)[name] = value
     (run / "config.json").write_text(json.dumps(config))
-    before = _snapshot(run)
+    before = snapshot(run)
     assert _resume(run, 64) == 2
     err = capsys.readouterr().err.strip()
     assert "does not match the run its checkpoint holds" in err and named in err
     assert "\n" not in err
-    assert _snapshot(run) == before
+    assert snapshot(run) == before
 
 
-def test_resume_may_change_the_target_and_the_device(finished_run, tmp_path):
+def test_resume_may_change_the_target_and_the_device(tiny_run, tmp_path):
     run = tmp_path / "RUN"
-    shutil.copytree(finished_run, run)
+    shutil.copytree(tiny_run, run)
     argv = ["train", "--resume", str(run), "--timesteps", "64", "--device", "cpu"]
     assert main([*argv, "--no-progress"]) == 0
 
 
-def test_nothing_to_do_writes_nothing(finished_run, tmp_path, capsys):
+def test_nothing_to_do_writes_nothing(tiny_run, tmp_path, capsys):
     run = tmp_path / "RUN"
-    shutil.copytree(finished_run, run)
-    before = _snapshot(run)
+    shutil.copytree(tiny_run, run)
+    before = snapshot(run)
     assert _resume(run, 10) == 0
     assert "nothing to do" in capsys.readouterr().out
-    assert _snapshot(run) == before
+    assert snapshot(run) == before
 
 
 def test_a_teacher_that_cannot_play_the_env_is_refused_before_any_file(tmp_path, capsys):
@@ -293,10 +285,10 @@ def test_a_teacher_that_cannot_play_the_env_is_refused_before_any_file(tmp_path,
 
 
 def test_a_run_killed_between_its_last_checkpoint_and_its_model_is_completed(
-    finished_run, tmp_path, capsys
+    tiny_run, tmp_path, capsys
 ):
     run = tmp_path / "RUN"
-    shutil.copytree(finished_run, run)
+    shutil.copytree(tiny_run, run)
     (run / "model.zip").unlink()
     assert _resume(run, 32) == 0
     assert "model.zip written from its checkpoint" in capsys.readouterr().out

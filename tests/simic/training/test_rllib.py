@@ -2,7 +2,6 @@
 ``simic evaluate`` playing it; plus the refusals that need no Ray."""
 
 import json
-import logging
 import shutil
 import sys
 from pathlib import Path
@@ -125,18 +124,6 @@ def test_invalid_actions_are_counted_per_iteration_and_over_the_run():
 # ----------------------------------------------------------------------------------- local Ray
 # RLlib registers its env wrapper under one name again for every algorithm it builds.
 RE_REGISTERED = "ignore:.*Overriding environment rllib-single-agent-env-v0:UserWarning"
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    """One local Ray (2 CPUs) for the module: the commands reuse it, and it stops at the end."""
-    ray = pytest.importorskip("ray")
-    pytest.importorskip("ray.rllib")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR)
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
 
 
 @pytest.mark.filterwarnings(RE_REGISTERED)
