@@ -30,7 +30,7 @@ else
   TEST_STAMP := $(VENV)/.simic-test-installed
 endif
 
-.PHONY: quickstart demo test test-ordered lint install clean
+.PHONY: quickstart demo test test-fast test-ordered lint install clean
 
 quickstart: $(STAMP)
 	$(PY) -m simic quickstart
@@ -43,6 +43,11 @@ test: $(TEST_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) $(PYTEST)
+
+# The edit-test loop: everything but the tests marked slow (training, subprocesses, Ray), in
+# under 2 minutes on 2 cores. `make test` still runs everything.
+test-fast: $(TEST_STAMP)
+	$(PY) $(PYTEST) -m "not slow"
 
 # The same suite in file order: tests must pass in any order, this one included.
 test-ordered: $(TEST_STAMP)

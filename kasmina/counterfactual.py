@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -26,9 +26,25 @@ from torch import Tensor
 from kasmina.errors import KasminaError
 from kasmina.hosts import HostNetwork
 from kasmina.lifecycle import SeedStage
+from kasmina.slot import SeedSlot
 
-if TYPE_CHECKING:  # model.py imports this module: a runtime import would be a cycle
-    from kasmina.model import MorphogeneticModel
+
+class SlottedModel(Protocol):
+    """What the passes need of a :class:`~kasmina.MorphogeneticModel` (which delegates here,
+    so this module cannot import it): a host, its slots, and ``nn.Module``'s call and modes."""
+
+    host: HostNetwork
+    slots: Mapping[str, SeedSlot]
+    training: bool
+
+    def __call__(self, x: Tensor) -> Tensor: ...
+
+    def slot(self, slot_id: str) -> SeedSlot: ...
+
+    def iter_slots(self) -> Iterator[SeedSlot]: ...
+
+    def named_buffers(self, *args: Any, **kwargs: Any) -> Iterator[tuple[str, Tensor]]: ...
+
 
 Seen = dict[str, tuple[Tensor, Tensor | None]]
 """Per slot, what the plain pass saw there: the slot's input and its seed's output (if run)."""
@@ -45,7 +61,7 @@ def contribution_alpha(stage: SeedStage) -> float:
     return 1.0 if stage is SeedStage.TRAINING else 0.0
 
 
-def contribution_alphas(model: MorphogeneticModel) -> dict[str, float]:
+def contribution_alphas(model: SlottedModel) -> dict[str, float]:
     """``{slot_id: contribution_alpha(stage)}`` for every live seed, in slot order."""
     return {
         slot.slot_id: contribution_alpha(slot.stage)
@@ -55,7 +71,7 @@ def contribution_alphas(model: MorphogeneticModel) -> dict[str, float]:
 
 
 @contextmanager
-def override_alphas(model: MorphogeneticModel, alphas: Mapping[str, float]) -> Iterator[None]:
+def override_alphas(model: SlottedModel, alphas: Mapping[str, float]) -> Iterator[None]:
     """Evaluate ``model`` with the alpha of some slots overridden (``{slot_id: alpha}``).
 
     0 switches a seed off whatever its stage; for a TRAINING seed, 1 shows what it would do
@@ -77,13 +93,13 @@ def override_alphas(model: MorphogeneticModel, alphas: Mapping[str, float]) -> I
                 buf.copy_(saved[name])
 
 
-def switched_off(model: MorphogeneticModel, *slot_ids: str) -> AbstractContextManager[None]:
+def switched_off(model: SlottedModel, *slot_ids: str) -> AbstractContextManager[None]:
     """Evaluate ``model`` as if ``slot_ids`` held no seed; see :func:`override_alphas`."""
     return override_alphas(model, dict.fromkeys(slot_ids, 0.0))
 
 
 def forward_counterfactuals(
-    model: MorphogeneticModel, x: Tensor, alphas: Mapping[str, float]
+    model: SlottedModel, x: Tensor, alphas: Mapping[str, float]
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """``model(x)`` and, per slot of ``alphas``, the logits with that one alpha overridden.
 
@@ -111,7 +127,7 @@ def forward_counterfactuals(
 
 
 def _full_counterfactuals(
-    model: MorphogeneticModel, x: Tensor, alphas: Mapping[str, float]
+    model: SlottedModel, x: Tensor, alphas: Mapping[str, float]
 ) -> dict[str, Tensor]:
     out = {}
     for slot_id, alpha in alphas.items():
@@ -120,7 +136,7 @@ def _full_counterfactuals(
     return out
 
 
-def _recorder(model: MorphogeneticModel, slot_id: str, seen: Seen) -> Callable[[Tensor], Tensor]:
+def _recorder(model: SlottedModel, slot_id: str, seen: Seen) -> Callable[[Tensor], Tensor]:
     """Slot ``slot_id`` as in a plain pass, keeping its input and its seed's output."""
     slot = model.slot(slot_id)
 
@@ -138,7 +154,7 @@ def _recorder(model: MorphogeneticModel, slot_id: str, seen: Seen) -> Callable[[
 
 
 def _suffix(
-    model: MorphogeneticModel,
+    model: SlottedModel,
     slot_id: str,
     alpha: float,
     seen: tuple[Tensor, Tensor | None],

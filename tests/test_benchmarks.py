@@ -103,6 +103,7 @@ def test_a_run_with_one_instance_significantly_below_the_heuristic_is_not_never_
     assert proof._never_worse(fam) == "1/2"
 
 
+@pytest.mark.slow
 def test_learning_proof_report_figure_and_readme_come_from_the_evaluations(tmp_path, monkeypatch):
     import argparse
 
@@ -294,6 +295,7 @@ def test_the_readme_headline_is_the_one_generated_from_the_results_file():
     assert block.group(1) == proof.headline(result), "regenerate: --report-only"
 
 
+@pytest.mark.slow
 def test_chaos_kills_an_evaluation_and_checks_its_folder(tmp_path):
     # One slice of the chaos benchmark: an evaluation SIGTERMed once (seed 1 draws SIGTERM for
     # its one kill), run again into the same folder, then checked.
@@ -314,6 +316,7 @@ def test_chaos_kills_an_evaluation_and_checks_its_folder(tmp_path):
     assert status == (0 if report["passed"] else 1), report["failures"]
 
 
+@pytest.mark.slow
 def test_fault_matrix_classifies_a_clear_error_and_strict_json_on_this_tree(tmp_path, capsys):
     from benchmarks import fault_matrix
 

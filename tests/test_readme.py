@@ -40,6 +40,7 @@ def test_readme_environment_example_runs():
     exec(compile(example.replace("budget=25", "budget=2"), str(README), "exec"), {})
 
 
+@pytest.mark.slow
 def test_readme_module_prefixed_id_works_in_a_process_that_never_imported_envs():
     # The README's advice for Ray workers and the like, run exactly as written, in a fresh
     # interpreter where nothing has imported envs (so nothing has registered the ids).
@@ -73,6 +74,7 @@ def _python_blocks() -> list[str]:
 
 
 @pytest.mark.parametrize("index", range(len(_python_blocks())))
+@pytest.mark.slow
 def test_every_python_block_in_the_readme_runs(index):
     # Each block in a fresh interpreter, as a reader would paste it: registrations a block makes
     # (a blueprint, a policy) cannot leak into the other tests. Episodes are shortened.

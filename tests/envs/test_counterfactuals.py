@@ -61,6 +61,7 @@ class Checked(Stepping):
 
 @pytest.mark.parametrize("task", sorted(SCRIPTS))
 @pytest.mark.parametrize("seed", [0, 11])
+@pytest.mark.slow
 def test_contributions_equal_full_validation_passes(task, seed):
     env = fast_env(task, budget=9, batches_per_step=2)
     env.stepping = stepping = Checked(env)

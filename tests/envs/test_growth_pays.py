@@ -2,9 +2,12 @@
 
 import statistics
 
+import pytest
+
 from benchmarks.growth_pays import compare
 
 
+@pytest.mark.slow
 def test_scripted_conv_light_beats_always_wait_on_mnist1d():
     results = compare("simic/Grow-MNIST1D-v0", seeds=[0, 1, 2, 3, 4])
     wait = statistics.fmean(r["test_accuracy"] for r in results["wait"])

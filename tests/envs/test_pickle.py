@@ -121,6 +121,7 @@ def test_every_task_pickles(task):
     assert repr(pickle.loads(pickle.dumps(envs.TASKS))) == repr(envs.TASKS)
 
 
+@pytest.mark.slow
 def test_unpickled_in_a_fresh_process_it_continues_identically(tmp_path):
     # The Ray / multiprocessing case: the data set is reloaded there, torch state travels.
     env = make(budget=6)

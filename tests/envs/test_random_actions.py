@@ -21,6 +21,7 @@ def test_at_least_300_actions_in_all():
 
 
 @pytest.mark.parametrize("env_id", envs.EMBEDDED_IDS)
+@pytest.mark.slow
 def test_random_masked_actions(env_id):
     env = make(env_id, budget=6)
     # crc32, not hash(): str hashes are salted per process, so the test would change every run.

@@ -44,6 +44,7 @@ def test_sync_and_async_give_the_same_numbers():
 
 
 @pytest.mark.parametrize("vec_cls", [DummyVecEnv, SubprocVecEnv])
+@pytest.mark.slow
 def test_sb3_vec_envs_expose_action_masks(vec_cls):
     vec = vec_cls([_make, _make])
     try:

@@ -19,6 +19,16 @@ import pytest
 from simic.cli import main
 from tests.simic.helpers import SMALL
 
+SLOW_FIXTURES = frozenset({"local_ray", "acceptance_evaluation", "stopped_then_resumed"})
+"""Fixtures that take seconds to build: a test that uses one is marked ``slow``."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Conftest hooks see every collected item, so the check is by fixture, not by folder.
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:

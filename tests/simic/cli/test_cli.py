@@ -119,6 +119,7 @@ def test_main_reads_sys_argv_when_called_without_arguments(monkeypatch, capsys):
     assert "conv_light" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_python_dash_m_simic_exits_with_the_status():
     # The real process: ``python -m simic`` wiring and the exit status, without a traceback.
     result = subprocess.run(
@@ -240,6 +241,7 @@ def test_a_bug_keeps_its_traceback(monkeypatch, bug):
     assert info.value is bug and info.traceback[-1].name == "broken"
 
 
+@pytest.mark.slow
 def test_a_bug_prints_a_traceback_from_the_console_script():
     script = (
         "import sys; from simic.cli import main; from simic.cli import runs as cli_runs\n"

@@ -90,6 +90,7 @@ def test_a_lock_file_left_by_a_dead_process_holds_nothing(tmp_path):
         assert owner["pid"] == os.getpid()
 
 
+@pytest.mark.slow
 def test_a_holder_killed_with_sigkill_releases_the_folder(tmp_path):
     with _held_by_another_process(tmp_path) as holder:
         with pytest.raises(SimicError, match="in use by another process") as info, claim(tmp_path):
@@ -104,6 +105,7 @@ def test_a_holder_killed_with_sigkill_releases_the_folder(tmp_path):
     assert not (tmp_path / LOCK_FILE).exists()
 
 
+@pytest.mark.slow
 def test_an_unreadable_lock_file_of_a_live_holder_still_refuses(tmp_path):
     with _held_by_another_process(tmp_path):
         (tmp_path / LOCK_FILE).write_text("{half")

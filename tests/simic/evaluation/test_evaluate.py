@@ -12,7 +12,7 @@ from simic.evaluation import episode_record
 
 
 @pytest.fixture(scope="module")
-def evaluation(tmp_path_factory):
+def acceptance_evaluation(tmp_path_factory):
     """The acceptance command, run once; every test that reads its files gets them written."""
     out = tmp_path_factory.mktemp("eval")
     argv = [
@@ -40,8 +40,8 @@ def evaluation(tmp_path_factory):
     return out, status, printed.getvalue()
 
 
-def test_acceptance_command_writes_table_results_csv_and_figures(evaluation):
-    out, status, printed = evaluation
+def test_acceptance_command_writes_table_results_csv_and_figures(acceptance_evaluation):
+    out, status, printed = acceptance_evaluation
     assert status == 0
     for policy in ("heuristic", "random", "nogrow", "growall"):
         assert policy in printed
@@ -61,20 +61,21 @@ def test_acceptance_command_writes_table_results_csv_and_figures(evaluation):
     assert all((out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
 
-def test_every_episode_in_results_replays(evaluation):
-    out, _, _ = evaluation
+def test_every_episode_in_results_replays(acceptance_evaluation):
+    out, _, _ = acceptance_evaluation
     record = episode_record(out / "results.json", "growall", 1001)
     report = record.validate()
     assert report.ok, str(report)
 
 
-def test_nogrow_never_grows_and_growall_does(evaluation):
-    out, _, _ = evaluation
+def test_nogrow_never_grows_and_growall_does(acceptance_evaluation):
+    out, _, _ = acceptance_evaluation
     data = {p["policy"]: p for p in json.loads((out / "results.json").read_text())["policies"]}
     assert data["nogrow"]["summary"]["param_growth"]["mean"] == 0
     assert data["growall"]["summary"]["param_growth"]["mean"] > 0
 
 
+@pytest.mark.slow
 def test_parallel_workers_give_the_same_numbers(tmp_path, capsys):
     base = ["evaluate", "--policy", "random", "--episodes", "2", "--env-kwargs", "budget=4"]
     assert main([*base, "--out", str(tmp_path / "a")]) == 0
@@ -127,6 +128,7 @@ def test_saved_models_reload_and_reproduce_their_test_accuracy(tmp_path, capsys)
         assert evaluate_grown_model(grown) == episode["test_accuracy"]
 
 
+@pytest.mark.slow
 def test_heuristic_beats_nogrow_over_ten_held_out_seeds():
     """Acceptance: over 10 seeds on the default env, heuristic > nogrow on mean test accuracy."""
     from simic.evaluation import EvaluateConfig, evaluate

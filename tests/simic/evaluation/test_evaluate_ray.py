@@ -26,6 +26,7 @@ def test_ray_with_worker_processes_is_refused(capsys):
     assert "--ray plays episodes as Ray tasks" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_ray_evaluation_equals_the_local_one_byte_for_byte(tmp_path, monkeypatch):
     pytest.importorskip("ray", reason="the [ray] extra is not installed")
     monkeypatch.delenv("RAY_ADDRESS", raising=False)

@@ -91,6 +91,7 @@ def test_an_interrupted_evaluation_keeps_its_finished_episodes(tmp_path, monkeyp
     assert (tmp_path / "episodes.csv").read_text().count("\n") == 4  # header + 3 episodes
 
 
+@pytest.mark.slow
 def test_sigterm_during_a_parallel_evaluation_writes_partial_results(tmp_path):
     out = tmp_path / "out"
     with running(_long_parallel_evaluation(out), stderr=subprocess.PIPE) as proc:
@@ -172,6 +173,7 @@ def _wait_for_workers(proc, out, count=3):
     raise AssertionError("the evaluation's workers did not start")
 
 
+@pytest.mark.slow
 def test_sigterm_to_the_process_group_writes_partial_results(tmp_path):
     out = tmp_path / "out"
     with running_group(_long_parallel_evaluation(out), stderr=subprocess.PIPE) as proc:
@@ -186,6 +188,7 @@ def test_sigterm_to_the_process_group_writes_partial_results(tmp_path):
     assert data["partial"] is True and len(data["policies"][0]["episodes"]) < 200
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_evaluation_ends_it_with_partial_results(tmp_path):
     out = tmp_path / "out"
     with running_group(_long_parallel_evaluation(out), stderr=subprocess.PIPE) as proc:
@@ -199,6 +202,7 @@ def test_a_worker_killed_mid_evaluation_ends_it_with_partial_results(tmp_path):
     assert data["partial"] is True
 
 
+@pytest.mark.slow
 def test_workers_of_a_parent_killed_outright_do_not_outlive_it(tmp_path):
     out = tmp_path / "out"
     with running_group(_long_parallel_evaluation(out), stderr=subprocess.PIPE) as proc:

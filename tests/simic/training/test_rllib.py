@@ -127,6 +127,7 @@ RE_REGISTERED = "ignore:.*Overriding environment rllib-single-agent-env-v0:UserW
 
 
 @pytest.mark.filterwarnings(RE_REGISTERED)
+@pytest.mark.slow
 def test_train_interrupt_resume_and_evaluate_an_rllib_run(local_ray, tmp_path, capsys, monkeypatch):
     run = tmp_path / "RUN"
     argv = ["train", "--engine", "rllib", "--timesteps", "128", "--out", str(run), *TINY]
@@ -184,6 +185,7 @@ def test_train_interrupt_resume_and_evaluate_an_rllib_run(local_ray, tmp_path, c
 
 
 @pytest.mark.filterwarnings(RE_REGISTERED)
+@pytest.mark.slow
 def test_a_relative_run_folder_checkpoints_and_resumes_as_recorded(
     local_ray, tmp_path, capsys, monkeypatch
 ):

@@ -14,6 +14,7 @@ from simic.training import TrainConfig
 from tests.simic.helpers import EXIT_TIMEOUT_S, SMALL, running, snapshot
 
 
+@pytest.mark.slow
 def test_train_resume_and_evaluate_the_model(tmp_path, capsys):
     run = tmp_path / "RUN"
     argv = [
@@ -133,6 +134,7 @@ def test_resume_refusals_leave_the_run_untouched(tmp_path, capsys):
     assert snapshot(run) == before
 
 
+@pytest.mark.slow
 def test_sigint_leaves_a_loadable_checkpoint_and_config(tmp_path):
     run = tmp_path / "RUN"
     cmd = [

@@ -68,6 +68,7 @@ def test_a_folder_in_use_is_refused_by_a_new_run_and_by_resume(tiny_run, tmp_pat
     assert snapshot(run) == before and not (fresh / "config.json").exists()
 
 
+@pytest.mark.slow
 def test_two_processes_training_into_one_folder_one_refuses(tmp_path):
     run = tmp_path / "RUN"
     cmd = [sys.executable, "-m", "simic", "train", "--out", str(run), "--timesteps", "100000"]
@@ -85,6 +86,7 @@ def test_two_processes_training_into_one_folder_one_refuses(tmp_path):
     assert not (run / LOCK_FILE).exists()  # the first released it when it stopped
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path):
     run = tmp_path / "RUN"
     cmd = [sys.executable, "-m", "simic", "train", "--out", str(run), "--timesteps", "100000"]
@@ -172,6 +174,7 @@ def _wait_for(path, proc, timeout=120):
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_signals_to_the_process_group_of_a_parallel_run_lose_nothing(tmp_path):
     """SIGTERM to the whole group (``timeout``, SLURM, Ray) saves a checkpoint at the interrupt;
     SIGKILL to it leaves a folder that ``--resume`` just takes."""
