@@ -122,7 +122,11 @@ def _train_in(
             return TrainResult(run, start, interrupted=False)
         atomic_write_text(run / CONFIG_FILE, json.dumps(config.to_dict(), indent=1))
         progress = Progress(run, resumed=from_checkpoint, upto=start)
-        evaluation = HeldOutEval(config, run, from_checkpoint, start) if config.eval_every else None
+        evaluation = (
+            RLlibHeldOutEvaluation(config, run, from_checkpoint, start)
+            if config.eval_every
+            else None
+        )
         try:
             timesteps, status = _learn(algo, config, run, signature, progress, evaluation, out)
         finally:
@@ -167,7 +171,7 @@ def _learn(
     run: Path,
     signature: EnvSignature,
     progress: Progress,
-    evaluation: HeldOutEval | None,
+    evaluation: RLlibHeldOutEvaluation | None,
     out: Printer,
 ) -> tuple[int, int]:
     """Train to ``config.timesteps``; returns the timesteps and 0, or a signal's exit status."""
@@ -307,7 +311,7 @@ def _number(value: Any) -> float | None:
 
 
 # ----------------------------------------------------------------------------------- evaluation
-class HeldOutEval:
+class RLlibHeldOutEvaluation:
     """Every ``eval_every`` timesteps: the checkpoint's module on the held-out seeds.
 
     Plays ``eval_episodes`` episodes on seeds ``eval_seed..`` here, deterministically, with the
