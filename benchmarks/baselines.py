@@ -11,7 +11,7 @@ parameter rent) with its interval, the final parameter growth and the seeds germ
 fossilized and pruned per episode. Evaluation seeds start at 1000, away from the seeds the
 heuristic was tuned on (0-19). Usage::
 
-    python benchmarks/baselines.py [--env simic/Grow-MNIST1D-v0] [--seeds 10] [--first-seed 1000]
+    python -m benchmarks.baselines [--env simic/Grow-MNIST1D-v0] [--seeds 10] [--first-seed 1000]
         [--policy agent.zip] [--only heuristic nogrow] [--workers 2]
 """
 
@@ -31,6 +31,7 @@ import numpy as np
 import envs  # noqa: F401  (registers the environment ids, also in worker processes)
 from envs.actions import ActionKind
 from kasmina import SeedStage
+from simic.common.stats import mean_ci
 from simic.policies import (
     POLICY_NAMES,
     WAIT_INDEX,
@@ -40,11 +41,6 @@ from simic.policies import (
     make_policy,
     run_episode,
 )
-
-try:
-    from benchmarks.growth_pays import mean_ci
-except ModuleNotFoundError:  # run as a script: benchmarks/ itself is first on sys.path
-    from growth_pays import mean_ci  # type: ignore[no-redef]
 
 SCRIPT = "script"
 
@@ -129,8 +125,9 @@ def report_line(label: str, rows: list[EpisodeResult], baseline: list[EpisodeRes
         for k in ("germinated", "fossilized", "pruned")
     )
     return (
-        f"  {label:18} {acc[0]:5.1f} ± {acc[1]:4.1f}  {diff[0]:+5.1f} ± {diff[1]:4.1f}  "
-        f"{ret[0]:+.3f} ± {ret[1]:.3f}  {growth:6.2f}  {counts}"
+        f"  {label:18} {acc.mean:5.1f} ± {acc.half_width:4.1f}  "
+        f"{diff.mean:+5.1f} ± {diff.half_width:4.1f}  "
+        f"{ret.mean:+.3f} ± {ret.half_width:.3f}  {growth:6.2f}  {counts}"
     )
 
 

@@ -44,7 +44,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -55,22 +54,28 @@ from typing import Any
 import numpy as np
 import yaml
 
-from benchmarks.runs import (
-    TINY_SWEEP,
+from benchmarks.common.procs import (
+    ROOT,
     Proc,
-    checkpoint_timesteps,
+    Process,
+    child_env,
     descendants,
+    git,
     is_running,
-    lock_held,
     process_table,
     read_proc,
+    simic_argv,
+)
+from benchmarks.common.runs import (
+    TINY_SWEEP,
+    checkpoint_timesteps,
+    lock_held,
     strict_json,
     zip_data,
 )
 from envs.atomic import atomic_write_text
 from simic.common.runfolder import LOCK_FILE
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 PARTS = ("train", "evaluate", "sweep")
 SHARES = {"train": 0.25, "evaluate": 0.15, "sweep": 0.6}
@@ -113,24 +118,12 @@ class PartStoppedError(Exception):
 
 
 # ----------------------------------------------------------------------------------- processes
-def _simic_env() -> dict[str, str]:
-    """This tree first on the path (the commands test the code next to the benchmark), a local
-    Ray, unbuffered output (the log lines are what the kills wait for), and faulthandler on
-    (a hung command's stacks can be dumped)."""
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONFAULTHANDLER"] = "1"
-    return env
-
-
 @dataclass
 class Job:
     """A ``simic`` command started in a session of its own, as a scheduler starts one."""
 
     name: str
-    log: Path
-    popen: subprocess.Popen[bytes]
+    process: Process
     started: float
     seen: dict[tuple[int, int], Proc] = field(default_factory=dict)
     """Every process it was seen to start: what must be gone once it has ended."""
@@ -138,26 +131,28 @@ class Job:
 
     @classmethod
     def start(cls, name: str, args: list[str], log: Path) -> Job:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("wb") as handle:
-            handle.write(f"$ simic {' '.join(args)}\n".encode())
-            handle.flush()
-            popen = subprocess.Popen(
-                [sys.executable, "-m", "simic", *args],
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=_simic_env(),
-                cwd=log.parent,  # where a core dump of a hung command would land
-            )
-        return cls(name, log, popen, time.time())
+        # This tree's simic (the commands test the code next to the benchmark), a local Ray,
+        # unbuffered output (the log lines are what the kills wait for), and faulthandler on
+        # (a hung command's stacks can be dumped).
+        process = Process(
+            simic_argv(*args),
+            log,
+            cwd=log.parent,  # where a core dump of a hung command would land
+            env=child_env(ROOT, {"PYTHONFAULTHANDLER": "1"}),
+            header=f"$ simic {' '.join(args)}\n",
+        )
+        return cls(name, process, time.time())
+
+    @property
+    def log(self) -> Path:
+        return self.process.out
 
     @property
     def pid(self) -> int:
-        return self.popen.pid
+        return self.process.pid
 
     def output(self) -> str:
-        return self.log.read_text(errors="replace")
+        return self.process.output()
 
     def tail(self) -> str:
         lines = [line for line in self.output().splitlines() if line.strip()]
@@ -173,11 +168,10 @@ class Job:
         return [p for p in mine.values() if p.state != "Z"]
 
     def poll(self) -> int | None:
-        return self.popen.poll()
+        return self.process.poll()
 
     def signal_group(self, sig: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, sig)
+        self.process.signal(sig)
 
 
 # ----------------------------------------------------------------------------------- ledger
@@ -246,7 +240,7 @@ class Context:
     def wait(self, job: Job, what: str) -> int:
         """Its exit status, waiting at most until the deadline."""
         self.until(job, lambda: job.poll() is not None, what)
-        return int(job.popen.returncode)
+        return int(job.process.returncode)
 
     def kill(self, job: Job, sig: str, delay: float, target: Proc | None = None) -> None:
         """Send ``sig`` to the job's process group, or SIGKILL to one process (``target``)."""
@@ -290,15 +284,15 @@ class Context:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(job.pid, signal.SIGABRT)
             with contextlib.suppress(subprocess.TimeoutExpired):
-                job.popen.wait(timeout=5)
+                job.process.wait(timeout=5)
             job.signal_group(signal.SIGKILL)
-            job.popen.wait()
+            job.process.wait()
             detail = f"last output {last!r}; stacks in {job.log}"
             self.ledger.check(f"{job.name} exited within {grace:.0f} s", False, detail)
         elif job.killed_at is not None and self.ledger.kills:
             self.ledger.kills[-1]["exited_after_s"] = round(time.time() - job.killed_at, 1)
         self._no_leftovers(job)
-        return None if hung else int(job.popen.returncode)
+        return None if hung else int(job.process.returncode)
 
     def _no_leftovers(self, job: Job) -> None:
         exited = time.time()
@@ -311,7 +305,7 @@ class Context:
             {
                 "part": self.ledger.part,
                 "job": job.name,
-                "exit_status": job.popen.returncode,
+                "exit_status": job.process.returncode,
                 "wall_s": round(exited - job.started, 1),
                 "processes_seen": len(job.seen),
                 "outlived_by_s": round(time.time() - exited, 1),
@@ -333,7 +327,7 @@ class Context:
         for job in self.jobs:
             if job.poll() is None:
                 job.signal_group(signal.SIGKILL)
-                job.popen.wait()
+                job.process.wait()
                 self._no_leftovers(job)
 
 
@@ -768,9 +762,7 @@ def report(args: argparse.Namespace, work: Path, ledger: Ledger, wall: float) ->
     counts = dict(sorted(ledger.counts.items()))
     counts["checks_passed"] = len(ledger.checks) - len(failed)
     counts["checks_failed"] = len(failed)
-    commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+    commit = git(ROOT, "rev-parse", "HEAD")
     return {
         "seed": args.seed,
         "budget_s": args.budget_s,

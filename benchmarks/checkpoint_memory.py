@@ -9,7 +9,7 @@ For every checkpoint-capable blueprint, runs forward + backward with checkpointi
 
 Usage::
 
-    python benchmarks/checkpoint_memory.py [--device cuda] [--dim 256] [--batch 4] [--tokens 32]
+    python -m benchmarks.checkpoint_memory [--device cuda] [--dim 256] [--batch 4] [--tokens 32]
 """
 
 from __future__ import annotations

@@ -53,7 +53,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.runs import TINY_SWEEP, checkpoint_timesteps, strict_json
+from benchmarks.common import procs
+from benchmarks.common.procs import Process, child_env
+from benchmarks.common.runs import TINY_SWEEP, checkpoint_timesteps, strict_json
 from envs.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +88,7 @@ def command(*parts: str, **values: str | Path) -> list[str]:
 
 
 def simic_argv(*parts: str, **values: str | Path) -> list[str]:
-    return [PYTHON, "-m", "simic", *command(*parts, **values)]
+    return procs.simic_argv(*command(*parts, **values), python=PYTHON)
 
 
 # ----------------------------------------------------------------------------------- verdicts
@@ -189,48 +191,42 @@ class Running:
 
     def __init__(self, label: str, argv: Sequence[str], cwd: Path, env: dict[str, str]) -> None:
         self.label = label
-        self.out_file, self.err_file = cwd / f".{label}.out", cwd / f".{label}.err"
-        self.started = time.perf_counter()
-        with self.out_file.open("wb") as out, self.err_file.open("wb") as err:
-            self.proc = subprocess.Popen(
-                list(argv), cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True
-            )
+        self.process = Process(
+            argv, cwd / f".{label}.out", err=cwd / f".{label}.err", cwd=cwd, env=env
+        )
 
     def stdout(self) -> str:
-        return self.out_file.read_text(errors="replace")
+        return self.process.output()
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return self.process.alive()
 
     def signal(self, sig: int, *, group: bool = True) -> None:
         """Send ``sig`` to the process group (what a terminal, ``timeout`` or SLURM do) or
         to the process alone (what ``kill PID`` does)."""
         if self.alive():
-            (os.killpg if group else os.kill)(self.proc.pid, sig)
+            self.process.signal(sig, group=group)
 
     def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
+        self.process.kill()
 
     def wait(self, timeout: float) -> Done:
         """The finished command; past ``timeout``, the group is killed and the case ends: HANG."""
         try:
-            self.proc.wait(timeout=max(timeout, 0.1))
+            self.process.wait(timeout=max(timeout, 0.1))
         except subprocess.TimeoutExpired:
             self.kill()
             last = last_line(self.stdout())
             raise Finding(
                 HANG, f"{self.label} still running after {timeout:.0f} s: {last}"
             ) from None
-        with contextlib.suppress(ProcessLookupError):  # children left (a killed trainer's envs)
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.process.signal(signal.SIGKILL)  # children left (a killed trainer's envs)
         return Done(
             self.label,
-            self.proc.returncode,
+            self.process.wait(),
             self.stdout(),
-            self.err_file.read_text(errors="replace"),
-            time.perf_counter() - self.started,
+            self.process.errors(),
+            time.perf_counter() - self.process.started,
         )
 
 
@@ -250,12 +246,9 @@ class Workspace:
         return self.deadline - time.monotonic()
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "PYTHONPATH")}
         # The tree's packages win over the installed (editable) ones; output is unbuffered so
         # a background command's progress can be read while it runs.
-        env.update(PYTHONPATH=str(self.tree), PYTHONUNBUFFERED="1", **{MARK: self.mark})
-        env.update(extra or {})
-        return env
+        return child_env(self.tree, {MARK: self.mark, **(extra or {})})
 
     def start(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> Running:
         """Start ``argv`` in the background (stop it with its methods, or the case stops it)."""
@@ -1323,12 +1316,8 @@ def run_case(case: Case, tree: Path, work: Path, shared: Shared) -> Result:
 def git_commit(tree: Path) -> dict[str, Any]:
     """The commit ``tree`` has checked out, and whether its tracked files differ from it."""
 
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True)
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(status)}
+    status = procs.git(tree, "status", "--porcelain", "--untracked-files=no")
+    return {"commit": procs.git(tree, "rev-parse", "HEAD") or None, "dirty": bool(status)}
 
 
 def report(

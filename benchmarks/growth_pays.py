@@ -8,7 +8,7 @@ Policies:
 Prints mean final test accuracy with a 95% confidence interval (t distribution) per policy, and
 the paired difference. Usage::
 
-    python benchmarks/growth_pays.py [--env simic/Grow-MNIST1D-v0] [--seeds 10] [--first-seed 0]
+    python -m benchmarks.growth_pays [--env simic/Grow-MNIST1D-v0] [--seeds 10] [--first-seed 0]
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from typing import Any
 
 import gymnasium as gym
-from scipy import stats
 
 import envs
+from simic.common.stats import mean_ci
+from simic.policies import Step, make_policy, run_episode
 
 
 def scripted_action(env: envs.GrowthEnv) -> int:
@@ -40,34 +42,40 @@ def scripted_action(env: envs.GrowthEnv) -> int:
     return 0
 
 
-def run_episode(env: gym.Env, seed: int, policy: str) -> dict[str, float]:
-    env.reset(seed=seed)
-    base, total, fossilized = env.unwrapped, 0.0, False
-    while True:
-        action = scripted_action(base) if policy == "script" and not fossilized else 0
-        _, reward, terminated, _, info = env.step(action)
-        fossilized = fossilized or info["seeds_fossilized"] > 0
-        total += reward
-        if terminated:
-            return {
-                "test_accuracy": info["test_accuracy"],
-                "return": total,
-                "param_growth": info["param_growth"],
-            }
+class _Script:
+    """The script as a policy: :func:`scripted_action` until a seed is fossilized, then WAIT."""
+
+    name = "script"
+
+    def __init__(self, env: gym.Env) -> None:
+        self.env = env.unwrapped
+        self.fossilized = False
+
+    def reset(self, seed: int | None = None) -> None:
+        self.fossilized = False
+
+    def predict(self, observation: Any, action_masks: Any) -> int:
+        return 0 if self.fossilized else scripted_action(self.env)
+
+    def saw(self, step: Step) -> None:
+        self.fossilized = self.fossilized or step.info["seeds_fossilized"] > 0
 
 
-def mean_ci(values: list[float]) -> tuple[float, float]:
-    """Mean and half-width of its 95% confidence interval."""
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return mean, float("nan")
-    sem = statistics.stdev(values) / len(values) ** 0.5
-    return mean, float(stats.t.ppf(0.975, len(values) - 1) * sem)
+def play(env: gym.Env, seed: int, policy: str) -> dict[str, float]:
+    """One episode of ``wait`` (the static host) or ``script``: test accuracy, return, growth."""
+    script = _Script(env) if policy == "script" else None
+    agent = script or make_policy("nogrow", env.unwrapped)
+    result = run_episode(env, agent, seed, on_step=script.saw if script else None)
+    return {
+        "test_accuracy": result.test_accuracy,
+        "return": sum(result.rewards, 0.0),
+        "param_growth": result.param_growth,
+    }
 
 
 def compare(env_id: str, seeds: list[int], **kwargs: object) -> dict[str, list[dict[str, float]]]:
     env = gym.make(env_id, **kwargs)
-    return {policy: [run_episode(env, s, policy) for s in seeds] for policy in ("wait", "script")}
+    return {policy: [play(env, s, policy) for s in seeds] for policy in ("wait", "script")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         ret = mean_ci([r["return"] for r in rows])
         growth = statistics.fmean(r["param_growth"] for r in rows)
         print(
-            f"  {policy:7} test accuracy {acc[0]:5.1f} ± {acc[1]:4.1f} %   "
-            f"return {ret[0]:+.3f} ± {ret[1]:.3f}   param growth {growth:.2f}"
+            f"  {policy:7} test accuracy {acc.mean:5.1f} ± {acc.half_width:4.1f} %   "
+            f"return {ret.mean:+.3f} ± {ret.half_width:.3f}   param growth {growth:.2f}"
         )
     diff = mean_ci(
         [
@@ -97,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             for s, w in zip(results["script"], results["wait"], strict=True)
         ]
     )
-    print(f"  script - wait: {diff[0]:+.1f} ± {diff[1]:.1f} points (paired, 95% CI)")
+    print(f"  script - wait: {diff.mean:+.1f} ± {diff.half_width:.1f} points (paired, 95% CI)")
     return 0
 
 

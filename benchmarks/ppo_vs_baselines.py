@@ -10,7 +10,7 @@ evaluates every trained model and the baselines on the same held-out episode see
 
 Usage::
 
-    python benchmarks/ppo_vs_baselines.py --timesteps 20000 --train-seeds 0 1 2 \\
+    python -m benchmarks.ppo_vs_baselines --timesteps 20000 --train-seeds 0 1 2 \\
         --episodes 10 --out runs/headline
 """
 

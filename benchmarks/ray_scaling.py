@@ -22,15 +22,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from benchmarks.common import procs
 from envs.atomic import atomic_write_text
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -42,11 +40,10 @@ EVAL = {"episodes": 4, "seed": 1000}
 
 def _simic(*args: str) -> float:
     """Run ``simic ARGS`` to the end; its wall time (raises with its output on failure)."""
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "simic", *args], capture_output=True, text=True)
+    done = procs.run(procs.simic_argv(*args))
     if done.returncode != 0:
         raise SystemExit(f"simic {' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr}")
-    return time.perf_counter() - started
+    return done.wall_s
 
 
 def _kwargs() -> list[str]:

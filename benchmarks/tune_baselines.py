@@ -2,11 +2,11 @@
 
 For every instance of the training and held-out task families, every candidate plays the same
 tuning episodes; the candidate with the highest mean return wins that instance. Tuning seeds
-are ``10**9 + k`` (inside the training range of :mod:`simic.common.seeding`), so they never meet an
-evaluation seed (below ``10**9``). The winners are written, atomically, to the tables the
-``schedule-best`` and ``heuristic-tuned`` policies read (``simic/policies/tuned/``); every
-played episode is kept in ``benchmarks/results/tuning_episodes.jsonl``, so an interrupted run
-resumes where it stopped.
+are ``training_seed(k)`` = ``10**9 + k`` (inside the training range of
+:mod:`simic.common.seeding`), so they never meet an evaluation seed (below ``10**9``). The
+winners are written, atomically, to the tables the ``schedule-best`` and ``heuristic-tuned``
+policies read (``simic/policies/tuned/``); every played episode is kept in
+``benchmarks/results/tuning_episodes.jsonl``, so an interrupted run resumes where it stopped.
 
 Candidates:
 - schedules: none; one seed (block0 or block1 x each blueprint x germinated at step 0 or 6);
@@ -35,13 +35,20 @@ import gymnasium as gym
 
 import envs
 from envs.tasks import CNN_BLUEPRINTS
-from simic.policies import HeuristicPolicy, Schedule, SchedulePolicy, TunedTable
+from simic.common.seeding import training_seed
+from simic.policies import (
+    HeuristicPolicy,
+    Policy,
+    Schedule,
+    SchedulePolicy,
+    TunedTable,
+    run_episode,
+)
 from simic.policies.tuned import TABLE_DIR
 
 RESULTS = Path(__file__).resolve().parent / "results"
 EPISODES_FILE = RESULTS / "tuning_episodes.jsonl"
 FAMILY_IDS = ("simic/Grow-Family-v0", "simic/Grow-Family-HeldOut-v0")
-TUNING_SEED = 10**9
 SLOTS = ("block0", "block1")
 
 
@@ -70,23 +77,16 @@ def play(job: tuple[str, str, str, Any, int, dict[str, Any]]) -> tuple[str, floa
     if family not in _ENVS:
         _ENVS[family] = gym.make(family, **env_kwargs)
     env = _ENVS[family]
-    observation, _ = env.reset(seed=seed, options={"instance": instance})
     if policy == "schedule-best":
-        agent = SchedulePolicy(env, Schedule.parse(candidate))
+        agent: Policy = SchedulePolicy(env, Schedule.parse(candidate))
     else:
         agent = HeuristicPolicy(env, **candidate)
-    agent.reset(seed)
-    total, info = 0.0, {}
-    done = False
-    while not done:
-        action = agent.predict(observation, env.unwrapped.action_masks())
-        observation, reward, terminated, truncated, info = env.step(action)
-        total += float(reward)
-        done = terminated or truncated
+    result = run_episode(env, agent, seed, {"instance": instance})
+    total = sum(result.rewards, 0.0)
     return (
         _key(policy, instance, candidate, seed, env_kwargs),
         total,
-        float(info.get("test_accuracy", 0.0)),
+        result.test_accuracy,
     )
 
 
@@ -97,7 +97,7 @@ def jobs(seeds: int, env_kwargs: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
             for policy, options in candidates.items():
                 for candidate in options:
                     for k in range(seeds):
-                        seed = TUNING_SEED + k
+                        seed = training_seed(k)
                         yield family_id, policy, instance.name, candidate, seed, env_kwargs
 
 
@@ -135,9 +135,10 @@ def best_tables(
     done: dict[str, tuple[float, float]], seeds: int, env_kwargs: dict[str, Any]
 ) -> list[TunedTable]:
     scores: dict[tuple[str, str], dict[str, list[float]]] = {}
+    tuning_seeds = {training_seed(k) for k in range(seeds)}
     for key, (ret, _) in done.items():
         policy, instance, candidate, seed, kwargs = json.loads(key)
-        if seed - TUNING_SEED < seeds and kwargs == env_kwargs:
+        if seed in tuning_seeds and kwargs == env_kwargs:
             cell = scores.setdefault((policy, instance), {})
             cell.setdefault(json.dumps(candidate, sort_keys=True), []).append(ret)
     tables = []
@@ -149,7 +150,7 @@ def best_tables(
             full = {c: statistics.fmean(r) for c, r in cell.items() if len(r) == seeds}
             winner = max(sorted(full), key=full.__getitem__)
             entries[instance], best_scores[instance] = json.loads(winner), full[winner]
-        tuning = {"seeds": [TUNING_SEED + k for k in range(seeds)], "env_kwargs": env_kwargs}
+        tuning = {"seeds": [training_seed(k) for k in range(seeds)], "env_kwargs": env_kwargs}
         tables.append(TunedTable(policy, entries, best_scores, tuning))
     return tables
 

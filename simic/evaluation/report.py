@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from simic.common import stats
 from simic.common.stats import MeanCI, mean_ci
 from simic.policies import EpisodeResult
 
@@ -117,12 +118,12 @@ def family_summary(
     then the mean of those per-seed averages and its 95% interval (see the module docstring).
     With every seed complete, the mean equals the mean over instances of the per-instance means.
     """
-    if not _complete_seeds(results, instances):
-        return None
 
     def per_seed(metric: Callable[[EpisodeResult], float]) -> list[float]:
         return list(family_average_by_seed(results, instances, metric).values())
 
+    if not per_seed(lambda r: r.return_):
+        return None
     return PolicySummary(
         policy,
         mean_ci(per_seed(lambda r: r.return_)),
@@ -139,25 +140,14 @@ def family_average_by_seed(
     instances: Sequence[str],
     metric: Callable[[EpisodeResult], float],
 ) -> dict[int, float]:
-    """Per seed played on every instance (in seed order), the mean of ``metric`` over instances.
+    """Per seed played on every instance (in seed order), the mean of ``metric`` over instances
+    (:func:`simic.common.stats.family_average_by_seed`).
 
     Two policies' values at one seed pair (the same seed on every instance): the difference of
     family averages is a mean of these per-seed differences.
     """
-    return {
-        seed: statistics.fmean(metric(eps[i]) for i in instances)
-        for seed, eps in _complete_seeds(results, instances).items()
-    }
-
-
-def _complete_seeds(
-    results: Sequence[EpisodeResult], instances: Sequence[str]
-) -> dict[int, dict[str | None, EpisodeResult]]:
-    """Seed -> instance -> episode, for the seeds played on every instance (in seed order)."""
-    by_seed: dict[int, dict[str | None, EpisodeResult]] = {}
-    for result in results:
-        by_seed.setdefault(result.seed, {})[result.instance] = result
-    return {seed: eps for seed, eps in sorted(by_seed.items()) if all(i in eps for i in instances)}
+    values = {(r.instance, r.seed): metric(r) for r in results}
+    return stats.family_average_by_seed(values, instances)
 
 
 # ----------------------------------------------------------------------------------- outputs

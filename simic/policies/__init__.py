@@ -11,6 +11,7 @@ module                    its one job
 ``policies.ppo``          a saved ``MaskablePPO`` as a policy (:class:`PPOPolicy`)
 ``policies.factory``      :func:`make_policy`: a registered name or a model path -> a policy
 ``policies.episode``      :func:`run_episode`: one seeded episode -> :class:`EpisodeResult`
+                          (the one episode loop; ``on_step`` sees every :class:`Step`)
 ========================= ====================================================================
 
 Built-in names (:data:`POLICY_NAMES`, in registration order): ``heuristic``, ``random``,
@@ -34,7 +35,7 @@ from simic.policies.baselines import GrowAllPolicy, NoGrowPolicy, RandomPolicy
 from simic.policies.tuned import BestSchedulePolicy, PerInstancePolicy, TunedHeuristicPolicy
 
 # isort: on
-from simic.policies.episode import EpisodeResult, run_episode
+from simic.policies.episode import EpisodeResult, Step, run_episode
 from simic.policies.factory import make_policy
 from simic.policies.ppo import PPOPolicy, load_maskable_ppo
 from simic.policies.registry import POLICIES, PolicyRegistry, list_policies, register_policy
@@ -75,6 +76,7 @@ __all__ = [
     "Schedule",
     "SchedulePolicy",
     "SlotOrder",
+    "Step",
     "TunedHeuristicPolicy",
     "TunedTable",
     "growth_env",

@@ -1,5 +1,8 @@
 """Playing one seeded episode of a policy: :func:`run_episode` and its :class:`EpisodeResult`.
 
+The one episode loop of the project: evaluation, warm-start demonstrations (which record every
+:class:`Step` through ``on_step``) and the benchmarks all play episodes with it.
+
 The result stays typed (its events hold :class:`~envs.actions.GrowthAction`) until a writer
 turns it into JSON or CSV (:mod:`simic.evaluation.runner`).
 """
@@ -8,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,14 +62,40 @@ class EpisodeResult:
     instance: str | None = None
 
 
+@dataclass(frozen=True)
+class Step:
+    """One step of an episode, as :func:`run_episode` hands it to ``on_step``.
+
+    Attributes:
+        index: 0-based step number.
+        observation: What the policy saw.
+        mask: The action mask it saw.
+        action: What it chose.
+        reward: The reward for it.
+        info: The env's info after the step.
+    """
+
+    index: int
+    observation: Any
+    mask: Any
+    action: int
+    reward: float
+    info: Mapping[str, Any]
+
+
 def run_episode(
-    env: gym.Env, policy: Policy, seed: int, options: Mapping[str, Any] | None = None
+    env: gym.Env,
+    policy: Policy,
+    seed: int,
+    options: Mapping[str, Any] | None = None,
+    on_step: Callable[[Step], None] | None = None,
 ) -> EpisodeResult:
     """Play one episode of ``policy`` on ``env`` from ``env.reset(seed=seed)`` (deterministic).
 
     The policy is reset with the same seed and sees ``env.unwrapped.action_masks()`` each step.
     ``options`` go to ``env.reset``: ``{"instance": ...}`` picks a task family's instance, so
-    that every policy meets the same one.
+    that every policy meets the same one. ``on_step`` (if given) sees every :class:`Step` right
+    after it was taken, before the policy chooses the next action.
     """
     base = env.unwrapped
     masks = getattr(base, "action_masks", None)
@@ -80,10 +109,13 @@ def run_episode(
     vals = [float(info["val_accuracy"])]
     events: list[tuple[int, GrowthAction]] = []
     while True:
-        action = int(policy.predict(observation, masks()))
+        seen, mask = observation, masks()
+        action = int(policy.predict(seen, mask))
         observation, reward, terminated, truncated, info = env.step(action)
         if action != WAIT_INDEX and not info["invalid_action"]:
             events.append((len(actions), base.decode_action(action)))
+        if on_step is not None:
+            on_step(Step(len(actions), seen, mask, action, float(reward), info))
         actions.append(action)
         rewards.append(float(reward))
         vals.append(float(info["val_accuracy"]))

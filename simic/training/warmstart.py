@@ -29,7 +29,7 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 from envs.atomic import atomic_write_bytes
-from simic.policies import make_policy
+from simic.policies import Step, make_policy, run_episode
 
 
 @dataclass(frozen=True)
@@ -60,27 +60,17 @@ class CloneReport:
 def collect(env: gym.Env, teacher: str, seeds: list[int], gamma: float) -> Demonstrations:
     """Play ``teacher`` (a registered policy name) on ``env`` for one episode per seed."""
     policy = make_policy(teacher, env.unwrapped)
-    obs_rows, mask_rows, actions, returns, totals = [], [], [], [], []
+    steps: list[Step] = []
+    returns: list[float] = []
+    totals: list[float] = []
     for seed in seeds:
-        observation, _ = env.reset(seed=seed)
-        policy.reset(seed)
-        rewards: list[float] = []
-        done = False
-        while not done:
-            mask = env.unwrapped.action_masks()
-            action = int(policy.predict(observation, mask))
-            obs_rows.append(observation)
-            mask_rows.append(mask)
-            actions.append(action)
-            observation, reward, terminated, truncated, _ = env.step(action)
-            rewards.append(float(reward))
-            done = terminated or truncated
-        returns.extend(_returns_to_go(rewards, gamma))
-        totals.append(sum(rewards))
+        result = run_episode(env, policy, seed, on_step=steps.append)
+        returns.extend(_returns_to_go(list(result.rewards), gamma))
+        totals.append(sum(result.rewards))
     return Demonstrations(
-        np.asarray(obs_rows, dtype=np.float32),
-        np.asarray(mask_rows, dtype=bool),
-        np.asarray(actions, dtype=np.int64),
+        np.asarray([s.observation for s in steps], dtype=np.float32),
+        np.asarray([s.mask for s in steps], dtype=bool),
+        np.asarray([s.action for s in steps], dtype=np.int64),
         np.asarray(returns, dtype=np.float32),
         tuple(totals),
     )

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from benchmarks.runs import descendants, strict_json
+from benchmarks.common.procs import descendants
+from benchmarks.common.runs import strict_json
 from simic.cli import main
 from simic.common.signals import Terminated
 from simic.evaluation import EvaluateConfig, evaluate

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from benchmarks.runs import TINY_SWEEP
+from benchmarks.common.runs import TINY_SWEEP
 from kasmina import UserError
 from simic.cli import main
 from simic.common.envutil import load_config_file

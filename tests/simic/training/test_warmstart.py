@@ -11,6 +11,7 @@ from sb3_contrib import MaskablePPO
 import envs  # noqa: F401  (registers the ids)
 from simic.cli import main
 from simic.common.errors import SimicError
+from simic.common.seeding import training_seed
 from simic.policies import make_policy
 from simic.training import warmstart
 
@@ -24,7 +25,7 @@ def test_returns_to_go_are_undiscounted_sums_at_gamma_one():
 
 def test_the_clone_plays_like_its_teacher():
     env = gym.make("simic/Grow-MNIST1D-v0", **KWARGS)
-    demos = warmstart.collect(env, "growall", [10**9 + k for k in range(4)], gamma=1.0)
+    demos = warmstart.collect(env, "growall", [training_seed(k) for k in range(4)], gamma=1.0)
     assert len(demos.actions) == 4 * KWARGS["budget"]
     assert np.allclose(demos.returns[:: KWARGS["budget"]], demos.episode_returns)
     model = MaskablePPO("MlpPolicy", env, seed=0, n_steps=32, batch_size=32)
@@ -68,7 +69,7 @@ def _log_prob(model, demos) -> float:
 
 def test_the_anchor_pulls_the_policy_back_to_the_teacher_after_each_update():
     env = gym.make("simic/Grow-MNIST1D-v0", **KWARGS)
-    demos = warmstart.collect(env, "growall", [10**9 + k for k in range(2)], gamma=1.0)
+    demos = warmstart.collect(env, "growall", [training_seed(k) for k in range(2)], gamma=1.0)
     model = MaskablePPO("MlpPolicy", env, seed=0, n_steps=32, batch_size=32)
     anchor = warmstart.CloneAnchor(demos, steps=5, batch_size=8, seed=0)
     anchor.init_callback(model)

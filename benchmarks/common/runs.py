@@ -1,6 +1,7 @@
 """What the robustness benchmarks (``chaos``, ``fault_matrix``) and their tests read back from
-simic's commands: strict JSON, a checkpoint's timesteps, a held run-folder lock, a process
-tree, and the smallest sweep that still runs every part of ``simic sweep``.
+simic's commands: strict JSON, a checkpoint's timesteps, a held run-folder lock, and the
+smallest sweep that still runs every part of ``simic sweep`` (the process tree is
+:mod:`benchmarks.common.procs`).
 
 One owner for each, so the chaos benchmark, the fault matrix and the tests agree on what
 "written", "held" and "left running" mean.
@@ -10,10 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import zipfile
-from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,51 +68,3 @@ def lock_held(folder: Path) -> bool:
             return True
         fcntl.flock(handle, fcntl.LOCK_UN)
     return False
-
-
-# ----------------------------------------------------------------------------------- processes
-@dataclass(frozen=True)
-class Proc:
-    """One process as Linux's /proc shows it; ``pid`` and ``start`` together name it (pids are
-    reused)."""
-
-    pid: int
-    ppid: int
-    session: int
-    start: int
-    state: str
-    title: str
-
-
-def read_proc(pid: int) -> Proc | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()  # the name in parentheses may hold spaces
-    title = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
-    return Proc(pid, int(fields[1]), int(fields[3]), int(fields[19]), fields[0], title)
-
-
-def process_table() -> list[Proc]:
-    found = (read_proc(int(name)) for name in os.listdir("/proc") if name.isdigit())
-    return [proc for proc in found if proc is not None]
-
-
-def descendants(root: int, table: list[Proc] | None = None) -> list[Proc]:
-    """Every process below ``root`` (children, their children, ...) in ``table`` (default: now)."""
-    children: dict[int, list[Proc]] = defaultdict(list)
-    for proc in process_table() if table is None else table:
-        children[proc.ppid].append(proc)
-    found, stack = [], [root]
-    while stack:
-        for child in children[stack.pop()]:
-            found.append(child)
-            stack.append(child.pid)
-    return found
-
-
-def is_running(proc: Proc) -> bool:
-    now = read_proc(proc.pid)
-    return now is not None and now.start == proc.start and now.state != "Z"
