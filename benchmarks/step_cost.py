@@ -45,7 +45,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -224,39 +223,32 @@ class InProcess:
 
 
 class Worker:
-    """A long-lived ``--worker`` process whose ``envs``/``kasmina`` come from ``tree``."""
+    """A long-lived ``--worker`` process whose ``envs``/``kasmina`` come from ``tree``.
+
+    The worker runs this file with only ``tree`` on its path, which may be a checkout from
+    before ``benchmarks.common`` existed: so this module imports the project's code only where
+    the parent alone runs it (here, :func:`ref_worktree`, :func:`write_json`).
+    """
 
     def __init__(self, name: str, tree: Path) -> None:
-        self.name, self.tree = name, tree
-        env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
-        self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--worker"],
-            cwd=tree,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        from benchmarks.common import procs
 
-    def _ask(self, request: dict[str, Any]) -> Any:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps(request) + "\n")
-        self.proc.stdin.flush()
-        for line in self.proc.stdout:
-            if line.startswith(MARK):
-                return json.loads(line[len(MARK) :])
-        raise RuntimeError(f"worker for {self.tree} died (exit {self.proc.wait()})")
+        self.name, self.tree = name, tree
+        argv = [sys.executable, str(Path(__file__).resolve()), "--worker"]
+        env = procs.child_env(tree, {"OMP_NUM_THREADS": "1"})
+        self.worker = procs.JsonWorker(argv, MARK, cwd=tree, env=env)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, **self._ask({"describe": True}), "commit": _commit(self.tree)}
+        from benchmarks.common import procs
+
+        answer = self.worker.ask({"describe": True})
+        return {"name": self.name, **answer, "commit": procs.git(self.tree, "rev-parse", "HEAD")}  # type: ignore[dict-item]
 
     def episode(self, request: dict[str, Any]) -> list[Sample]:
-        return self._ask(request)
+        return self.worker.ask(request)  # type: ignore[return-value]
 
     def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        self.proc.wait(timeout=30)
+        self.worker.close()
 
 
 def worker_loop() -> int:
@@ -273,30 +265,21 @@ def worker_loop() -> int:
     return 0
 
 
-def _commit(tree: Path) -> str | None:
-    out = subprocess.run(
-        ["git", "-C", str(tree), "rev-parse", "HEAD"], capture_output=True, text=True, check=False
-    )
-    return out.stdout.strip() or None
-
-
 @contextmanager
 def ref_worktree(ref: str) -> Iterator[Path]:
     """A detached ``git worktree`` of ``ref`` in a temporary folder, removed afterwards."""
+    from benchmarks.common import procs
+
     path = Path(tempfile.mkdtemp(prefix="step-cost-ref-"))
-    subprocess.run(
-        ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--force", str(path), ref],
-        check=True,
-        capture_output=True,
+    added = procs.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--force", str(path), ref]
     )
+    if added.returncode != 0:
+        raise RuntimeError(f"git worktree add {ref} failed: {added.stderr.strip()}")
     try:
         yield path
     finally:
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)],
-            check=False,
-            capture_output=True,
-        )
+        procs.git(ROOT, "worktree", "remove", "--force", str(path))
 
 
 # ----------------------------------------------------------------------------- summaries
@@ -423,12 +406,10 @@ def machine() -> dict[str, Any]:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write atomically: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
-        json.dump(data, f, indent=2)
-        tmp = f.name
-    os.replace(tmp, path)
+    """Write atomically (:mod:`envs.atomic`): a reader never sees half a file."""
+    from envs.atomic import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=2))
 
 
 def settings(args: argparse.Namespace) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 A command runs as a user or a scheduler runs it: in a session of its own (so its whole process
 group can be signalled, as a terminal, ``timeout`` or SLURM do), with the tree under test first
 on its path, a local Ray and unbuffered output (a log can be read while the command runs), its
-output going to files. :func:`run` runs a command to the end and returns what it printed.
+output going to files. :func:`run` runs a command to the end and returns what it printed;
+:class:`JsonWorker` keeps a worker process to ask questions of, one JSON line each.
 
 The process table (:func:`process_table`, :func:`descendants`) is how a benchmark sees what a
 command started, and whether any of it outlived the command.
@@ -12,6 +13,7 @@ command started, and whether any of it outlived the command.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -145,6 +147,40 @@ def run(
     return Completed(
         list(argv), done.returncode, done.stdout, done.stderr, time.perf_counter() - started
     )
+
+
+class JsonWorker:
+    """A long-lived worker (``argv``) that answers one JSON request per stdin line.
+
+    The worker prints its answer as ``mark`` + JSON on one stdout line; lines without the mark
+    (stray prints) are skipped. Used where a measurement must run another tree's code in a
+    process of its own and return numbers, many times over (``step_cost --compare-ref``).
+    """
+
+    def __init__(
+        self, argv: Sequence[str], mark: str, *, cwd: Path, env: Mapping[str, str]
+    ) -> None:
+        self.mark = mark
+        self.proc = subprocess.Popen(
+            list(argv), cwd=cwd, env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+
+    def ask(self, request: Mapping[str, object]) -> object:
+        """Send ``request``; the worker's answer (a RuntimeError if it died instead)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        for line in self.proc.stdout:
+            if line.startswith(self.mark):
+                return json.loads(line[len(self.mark) :])
+        raise RuntimeError(f"worker {self.proc.args} died (exit {self.proc.wait()})")
+
+    def close(self, timeout: float = 30) -> None:
+        """Close its stdin (the worker's cue to exit) and wait for it."""
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=timeout)
 
 
 def git(tree: Path, *args: str) -> str:

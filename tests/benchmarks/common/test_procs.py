@@ -78,3 +78,27 @@ def test_the_process_table_sees_this_process():
     assert me is not None and me.pid == os.getpid() and me.ppid == os.getppid()
     assert procs.is_running(me) and me.pid in {p.pid for p in procs.process_table()}
     assert procs.read_proc(2**31 - 1) is None
+
+
+ECHO = """
+import json, sys
+for line in sys.stdin:
+    request = json.loads(line)
+    if request.get("die"):
+        sys.exit(4)
+    print("a stray print")
+    print("@@ " + json.dumps({"twice": 2 * request["x"]}), flush=True)
+"""
+
+
+def test_a_json_worker_answers_each_request_and_skips_stray_lines(tmp_path):
+    worker = procs.JsonWorker(
+        [sys.executable, "-c", ECHO], "@@ ", cwd=tmp_path, env=procs.child_env()
+    )
+    try:
+        assert worker.ask({"x": 3}) == {"twice": 6}
+        assert worker.ask({"x": 5}) == {"twice": 10}  # the same process, asked again
+        with pytest.raises(RuntimeError, match="died \\(exit 4\\)"):
+            worker.ask({"die": True})
+    finally:
+        worker.close()
