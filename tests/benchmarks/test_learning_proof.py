@@ -54,22 +54,18 @@ def test_a_run_with_one_instance_significantly_below_the_heuristic_is_not_never_
     assert report._never_worse(fam) == "1/2"
 
 
-def test_learning_proof_report_figure_and_readme_come_from_the_evaluations(tmp_path, monkeypatch):
-    monkeypatch.setattr(layout, "RESULTS", tmp_path)
-    monkeypatch.setattr(layout, "EVALS", tmp_path / "eval")
-    monkeypatch.setattr(layout, "RUNS", tmp_path / "runs")
-    monkeypatch.setattr(layout, "ATTEMPTS", tmp_path / "attempts")
-    readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{layout.README_START}\nold\n{layout.README_END}\nrest\n")
-    monkeypatch.setattr(layout, "README", readme)
+def test_learning_proof_report_figure_and_readme_come_from_the_evaluations(proof_sandbox):
+    tmp_path, readme = proof_sandbox / "results", proof_sandbox / "README.md"
     for family in layout.FAMILIES:
         short = family.split("/")[-1]
         for i, base in enumerate(layout.BASELINES):
-            _proof_csv(tmp_path / "eval" / short / base, base, 0.5, gain=-0.01 * i)
+            _proof_csv(tmp_path / "proof_eval" / short / base, base, 0.5, gain=-0.01 * i)
         for k in (1, 2):
-            _proof_csv(tmp_path / "eval" / short / f"run{k}", f"/m/run{k}.zip", 0.5, gain=0.05 * k)
-    add_wall(tmp_path / "runs" / "run1" / layout.WALL_FILE, 60.0)
-    add_wall(tmp_path / "runs" / "run1" / layout.WALL_FILE, 30.0)
+            _proof_csv(
+                tmp_path / "proof_eval" / short / f"run{k}", f"/m/run{k}.zip", 0.5, gain=0.05 * k
+            )
+    add_wall(tmp_path / "proof_runs" / "run1" / layout.WALL_FILE, 60.0)
+    add_wall(tmp_path / "proof_runs" / "run1" / layout.WALL_FILE, 30.0)
     args = argparse.Namespace(runs=2, parallel=2, config=layout.RECIPE, episodes=5, seed=0)
     result = report.write_report(args, invocation_s=1.0)
 
@@ -90,7 +86,7 @@ def test_learning_proof_report_figure_and_readme_come_from_the_evaluations(tmp_p
     assert "Partial" not in text
 
     # Redrawn where the raw folders are gone (a clone): the recorded wall times are kept.
-    shutil.rmtree(tmp_path / "runs")
+    shutil.rmtree(tmp_path / "proof_runs")
     again = report.write_report(args, invocation_s=None)["wall_s"]
     assert again["train_per_run"]["run1"] == 90.0 and again["invocation"] == 1.0
     other = tmp_path / "other_recipe.yaml"  # another recipe's recorded times are not reused
@@ -119,7 +115,7 @@ def test_learning_proof_report_figure_and_readme_come_from_the_evaluations(tmp_p
     assert "| +0.075 ± 0.000 |" in rows[0] and "| 2/2 | 2/2 |" in rows[0]
 
     # An evaluation still running (partial results) is left out, and the report says so.
-    (tmp_path / "eval" / "Grow-Family-v0" / "growall" / "results.json").write_text(
+    (tmp_path / "proof_eval" / "Grow-Family-v0" / "growall" / "results.json").write_text(
         '{"partial": true}'
     )
     result = report.write_report(args, invocation_s=1.0)
@@ -180,12 +176,12 @@ def test_the_readme_headline_is_the_one_generated_from_the_results_file():
     assert block.group(1) == report.headline(result), "regenerate: --report-only"
 
 
-def test_report_only_without_evaluations_keeps_the_committed_report(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(layout, "EVALS", tmp_path / "eval")
-    monkeypatch.setattr(layout, "RESULTS", tmp_path)
+def test_report_only_without_evaluations_keeps_the_committed_report(proof_sandbox, capsys):
+    readme = (proof_sandbox / "README.md").read_text()
     assert cli.main(["--report-only"]) == 2
     assert "nothing to redraw" in capsys.readouterr().err
-    assert list(tmp_path.iterdir()) == []
+    assert not (proof_sandbox / "results").exists()  # nothing written
+    assert (proof_sandbox / "README.md").read_text() == readme
 
 
 def test_the_proof_runs_its_jobs_and_reports_a_failed_one(tmp_path, monkeypatch, capsys):

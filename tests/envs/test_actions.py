@@ -9,7 +9,7 @@ import torch
 import envs
 from envs.actions import ActionCodec, InvalidActionError
 from kasmina import KasminaError, SeedStage, UnexpectedKeywordError, UnknownChoiceError, UserError
-from tests.envs.helpers import act, fast_env, make
+from tests.envs.helpers import act, make
 
 CODEC = ActionCodec(("block0", "block1"), ("attention", "conv_light", "conv_heavy"))
 
@@ -51,8 +51,8 @@ def test_mask_rules(stages):
         assert mask[i] == expected, (action, stage)
 
 
-def test_invalid_action_is_a_penalised_noop():
-    env = fast_env()
+def test_invalid_action_is_a_penalised_noop(make_fast_env):
+    env = make_fast_env()
     env.reset(seed=0)
     fossilize = act(env, "fossilize", "block0")
     assert not env.action_masks()[fossilize]
@@ -63,8 +63,8 @@ def test_invalid_action_is_a_penalised_noop():
     assert reward == pytest.approx(info["reward_terms"].total)
 
 
-def test_strict_mode_raises_and_says_why():
-    env = fast_env(strict=True, min_prune_age=3)
+def test_strict_mode_raises_and_says_why(make_fast_env):
+    env = make_fast_env(strict=True, min_prune_age=3)
     env.reset(seed=0)
     with pytest.raises(InvalidActionError, match="needs a HOLDING seed; block0 is DORMANT"):
         env.step(act(env, "fossilize", "block0"))
@@ -73,8 +73,8 @@ def test_strict_mode_raises_and_says_why():
         env.step(act(env, "prune", "block0"))
 
 
-def test_prune_needs_minimum_age():
-    env = fast_env(min_prune_age=3, training_ticks=5)
+def test_prune_needs_minimum_age(make_fast_env):
+    env = make_fast_env(min_prune_age=3, training_ticks=5)
     env.reset(seed=0)
     env.step(act(env, "germinate", "block1", "conv_heavy"))
     prune = act(env, "prune", "block1")
@@ -105,16 +105,16 @@ def test_unknown_keyword_and_bad_values_raise_clearly():
         envs.GrowthEnv("mnist1d", optimizer="adm")
 
 
-def test_subset_of_slots_and_blueprints_shapes_the_spaces():
-    env = fast_env(slots=["block1"], blueprints=["noop", "conv_light"])
+def test_subset_of_slots_and_blueprints_shapes_the_spaces(make_fast_env):
+    env = make_fast_env(slots=["block1"], blueprints=["noop", "conv_light"])
     assert env.action_space.n == 1 + 2 + 2
     assert env.codec.slots == ("block1",)
     obs, _ = env.reset(seed=0)
     assert obs.shape == (12 + 8 + 2 + 5,)
 
 
-def test_step_before_reset_and_after_end_raise():
-    env = fast_env(budget=1)
+def test_step_before_reset_and_after_end_raise(make_fast_env):
+    env = make_fast_env(budget=1)
     with pytest.raises(KasminaError, match="reset") as info:
         env.step(0)
     assert not isinstance(info.value, UserError)  # calling out of order is a bug in the caller

@@ -8,7 +8,7 @@ import pytest
 from envs.evaluation import evaluate_split
 from envs.stepping import Stepping
 from kasmina import SeedStage
-from tests.envs.helpers import act, fast_env
+from tests.envs.helpers import act
 
 SCRIPTS = {
     "mnist1d": [
@@ -62,8 +62,8 @@ class Checked(Stepping):
 @pytest.mark.parametrize("task", sorted(SCRIPTS))
 @pytest.mark.parametrize("seed", [0, 11])
 @pytest.mark.slow
-def test_contributions_equal_full_validation_passes(task, seed):
-    env = fast_env(task, budget=9, batches_per_step=2)
+def test_contributions_equal_full_validation_passes(make_fast_env, task, seed):
+    env = make_fast_env(task, budget=9, batches_per_step=2)
     env.stepping = stepping = Checked(env)
     env.reset(seed=seed)
     rng = np.random.default_rng(seed)

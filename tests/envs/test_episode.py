@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from envs import ActionKind, GrowthAction
-from tests.envs.helpers import act, fast_env
+from tests.envs.helpers import act
 
 
-def test_the_episode_view_is_the_env_observation_and_info():
-    env = fast_env(budget=6)
+def test_the_episode_view_is_the_env_observation_and_info(make_fast_env):
+    env = make_fast_env(budget=6)
     env.reset(seed=3)
     for action in [act(env, "germinate", "block1", "conv_light"), 0, 0]:
         obs, _, _, _, info = env.step(action)
@@ -23,8 +23,8 @@ def test_the_episode_view_is_the_env_observation_and_info():
     }
 
 
-def test_apply_counts_and_ages_the_seeds():
-    env = fast_env(budget=6)
+def test_apply_counts_and_ages_the_seeds(make_fast_env):
+    env = make_fast_env(budget=6)
     env.reset(seed=0)
     episode = env._episode
     episode.t = 2

@@ -12,8 +12,8 @@ from kasmina import SeedStage
 from tests.envs.helpers import act, fast_env
 
 
-def test_layout_table_documents_every_feature():
-    env = fast_env()
+def test_layout_table_documents_every_feature(make_fast_env):
+    env = make_fast_env()
     table = env.layout.table()
     assert len(env.layout) == env.observation_space.shape[0]
     for feature in env.layout.features:
@@ -21,8 +21,8 @@ def test_layout_table_documents_every_feature():
     assert table.count("\n") == len(env.layout) + 1
 
 
-def test_reset_observation_marks_unmeasured_values_unknown():
-    env = fast_env()
+def test_reset_observation_marks_unmeasured_values_unknown(make_fast_env):
+    env = make_fast_env()
     obs, info = env.reset(seed=0)
     view = env.layout.read(obs)
     for name in (
@@ -40,8 +40,8 @@ def test_reset_observation_marks_unmeasured_values_unknown():
     assert {s.stage for s in view.slots.values()} == {SeedStage.DORMANT}
 
 
-def test_observation_values_follow_the_episode():
-    env = fast_env(budget=8, training_ticks=2, blending_ticks=2)
+def test_observation_values_follow_the_episode(make_fast_env):
+    env = make_fast_env(budget=8, training_ticks=2, blending_ticks=2)
     env.reset(seed=3)
     env.step(act(env, "germinate", "block1", "conv_heavy"))
     for t in range(2, 6):
@@ -62,8 +62,8 @@ def test_observation_values_follow_the_episode():
     assert view.val_accuracy_delta3 is not None
 
 
-def test_contribution_is_the_counterfactual_accuracy_difference():
-    env = fast_env(budget=10, training_ticks=1, blending_ticks=1)
+def test_contribution_is_the_counterfactual_accuracy_difference(make_fast_env):
+    env = make_fast_env(budget=10, training_ticks=1, blending_ticks=1)
     env.reset(seed=2)
     env.step(act(env, "germinate", "block1", "conv_heavy"))
     while env.model.slot("block1").stage is not SeedStage.HOLDING:
@@ -113,8 +113,8 @@ def _episode_observations() -> list[np.ndarray]:
     return observations
 
 
-def test_read_then_write_gives_back_the_vector_bit_for_bit():
-    layout = fast_env().layout
+def test_read_then_write_gives_back_the_vector_bit_for_bit(make_fast_env):
+    layout = make_fast_env().layout
     stages_seen = set()
     for obs in _episode_observations():
         view = layout.read(obs)

@@ -62,8 +62,8 @@ def test_pickled_before_reset_and_right_after_reset(kind):
     assert same(_play(env, BEFORE), _play(copy, BEFORE))
 
 
-def test_torch_and_numpy_state_survive_a_round_trip():
-    env = fast_env(budget=6)
+def test_torch_and_numpy_state_survive_a_round_trip(make_fast_env):
+    env = make_fast_env(budget=6)
     env.reset(seed=5)
     _play(env, BEFORE)
     copy = pickle.loads(pickle.dumps(env))
@@ -91,8 +91,8 @@ def test_torch_and_numpy_state_survive_a_round_trip():
     assert np.array_equal(env._episode.batches._order, copy._episode.batches._order)
 
 
-def test_the_pickle_leaves_the_data_set_out_and_the_copy_reloads_it():
-    env = fast_env()
+def test_the_pickle_leaves_the_data_set_out_and_the_copy_reloads_it(make_fast_env):
+    env = make_fast_env()
     env.reset(seed=0)
     blob = pickle.dumps(env)
     assert len(blob) < 200_000  # MNIST-1D alone is 800 kB of float32
@@ -111,8 +111,8 @@ def _optimizer_state(opt):
 
 
 @pytest.mark.parametrize("task", ["mnist1d", "mnist1d-transformer", "digits"])
-def test_every_task_pickles(task):
-    env = fast_env(task)
+def test_every_task_pickles(make_fast_env, task):
+    env = make_fast_env(task)
     env.reset(seed=1)
     env.step(0)
     copy = pickle.loads(pickle.dumps(env))

@@ -6,7 +6,7 @@ import torch
 
 import envs
 from kasmina import GrowthOOMError
-from tests.envs.helpers import act, fast_env
+from tests.envs.helpers import act
 
 
 def _episode(env, seed, actions):
@@ -21,8 +21,8 @@ def _episode(env, seed, actions):
     return info0, rewards, infos
 
 
-def test_dense_return_telescopes():
-    env = fast_env(budget=6, param_rent=0.3)
+def test_dense_return_telescopes(make_fast_env):
+    env = make_fast_env(budget=6, param_rent=0.3)
     germ = act(env, "germinate", "block1", "conv_heavy")
     info0, rewards, infos = _episode(env, 4, [germ, 0, 0, 0, 0, 0])
     growth = [i["param_growth"] for i in infos]
@@ -34,8 +34,8 @@ def test_dense_return_telescopes():
     assert infos[2]["reward_terms"].rent == pytest.approx(-0.3 * growth[2] / 6)
 
 
-def test_terminal_mode_pays_the_same_total_at_the_end():
-    dense, terminal = fast_env(budget=5), fast_env(budget=5, reward="terminal")
+def test_terminal_mode_pays_the_same_total_at_the_end(make_fast_env):
+    dense, terminal = make_fast_env(budget=5), make_fast_env(budget=5, reward="terminal")
     actions = [act(dense, "germinate", "block0", "attention"), 0, 0, 0, 0]
     _, r_dense, _ = _episode(dense, 9, actions)
     _, r_term, infos = _episode(terminal, 9, actions)
@@ -46,28 +46,28 @@ def test_terminal_mode_pays_the_same_total_at_the_end():
     assert infos[-1]["reward_terms"].deferred == pytest.approx(-sum(r_dense[:-1]), abs=1e-12)
 
 
-def test_callable_reward_gets_the_context():
+def test_callable_reward_gets_the_context(make_fast_env):
     seen = []
 
     def reward(ctx: envs.RewardContext) -> float:
         seen.append(ctx)
         return ctx.val_accuracy
 
-    env = fast_env(budget=2, reward=reward)
+    env = make_fast_env(budget=2, reward=reward)
     _, rewards, infos = _episode(env, 0, [0, 0])
     assert rewards == [i["val_accuracy"] for i in infos]
     assert [c.step for c in seen] == [1, 2] and seen[-1].terminated
     assert infos[0]["reward_terms"].custom == rewards[0]
 
 
-def test_test_accuracy_only_on_the_final_step():
-    env = fast_env(budget=3)
+def test_test_accuracy_only_on_the_final_step(make_fast_env):
+    env = make_fast_env(budget=3)
     _, _, infos = _episode(env, 0, [0, 0, 0])
     assert ["test_accuracy" in i for i in infos] == [False, False, True]
 
 
-def test_divergence_ends_the_episode_with_a_penalty():
-    env = fast_env(budget=10, divergence_penalty=2.0)
+def test_divergence_ends_the_episode_with_a_penalty(make_fast_env):
+    env = make_fast_env(budget=10, divergence_penalty=2.0)
     env.reset(seed=0)
     env.step(0)
     with torch.no_grad():
@@ -79,8 +79,8 @@ def test_divergence_ends_the_episode_with_a_penalty():
     assert "test_accuracy" in info
 
 
-def test_out_of_memory_prunes_the_newest_seed(monkeypatch):
-    env = fast_env(budget=10)
+def test_out_of_memory_prunes_the_newest_seed(make_fast_env, monkeypatch):
+    env = make_fast_env(budget=10)
     env.reset(seed=0)
     env.step(act(env, "germinate", "block0", "conv_light"))
     env.step(act(env, "germinate", "block1", "conv_heavy"))
@@ -103,9 +103,9 @@ def test_out_of_memory_prunes_the_newest_seed(monkeypatch):
     assert env.observation_space.contains(obs)
 
 
-def test_memory_pressure_switches_checkpointing_and_is_observed():
+def test_memory_pressure_switches_checkpointing_and_is_observed(make_fast_env):
     values = iter([0.95] * 100)
-    env = fast_env(budget=4, memory_probe=lambda device: next(values))
+    env = make_fast_env(budget=4, memory_probe=lambda device: next(values))
     env.reset(seed=0)
     obs, *_ = env.step(act(env, "germinate", "block1", "conv_heavy"))
     obs, *_ = env.step(0)

@@ -24,7 +24,7 @@ from envs.stepping import (
     train_batches,
 )
 from kasmina import GrowthOOMError
-from tests.envs.helpers import act, fast_env
+from tests.envs.helpers import act
 
 SCRIPT = [("germinate", "block0", "conv_light"), ("germinate", "block1", "depthwise")]
 
@@ -49,8 +49,8 @@ class Twin(Stepping):
 
 
 @pytest.mark.parametrize("seed", [0, 5])
-def test_public_functions_give_what_the_env_reports(seed):
-    env = fast_env(budget=6, batches_per_step=3)
+def test_public_functions_give_what_the_env_reports(make_fast_env, seed):
+    env = make_fast_env(budget=6, batches_per_step=3)
     env.stepping = twin = Twin()
     env.reset(seed=seed)
     for t in range(6):
@@ -67,8 +67,8 @@ def test_public_functions_give_what_the_env_reports(seed):
     assert max(len(m.contributions) for m in twin.measurements) == 2  # both seeds measured
 
 
-def test_the_default_lives_on_the_class_so_pickles_do_not_change():
-    env = fast_env()
+def test_the_default_lives_on_the_class_so_pickles_do_not_change(make_fast_env):
+    env = make_fast_env()
     assert env.stepping is DEFAULT_STEPPING and "stepping" not in vars(env)
     env.stepping = Stepping()  # replacing it is per instance
     assert GrowthEnv.stepping is DEFAULT_STEPPING
@@ -90,8 +90,8 @@ def _stream(env, seed=1):
     return BatchStream(len(env.data.train), env.config.batch_size, rng, env.device)
 
 
-def test_out_of_memory_stops_training_and_keeps_the_finished_batches(monkeypatch):
-    env = fast_env(budget=10)
+def test_out_of_memory_stops_training_and_keeps_the_finished_batches(make_fast_env, monkeypatch):
+    env = make_fast_env(budget=10)
     model = _grown(env)
     real, calls = model.train_step, []
 
@@ -108,8 +108,8 @@ def test_out_of_memory_stops_training_and_keeps_the_finished_batches(monkeypatch
     assert stats == TrainStats(expected.loss, expected.accuracy, diverged=False, oom=True)
 
 
-def test_recover_from_oom_prunes_the_newest_live_seed_then_gives_up():
-    env = fast_env(budget=10)
+def test_recover_from_oom_prunes_the_newest_live_seed_then_gives_up(make_fast_env):
+    env = make_fast_env(budget=10)
     model = _grown(env)
     stats = TrainStats(1.0, 0.5, diverged=False, oom=True)
     assert recover_from_oom(model, stats, {"block0": 0, "block1": 1}) == (stats, "block1")
@@ -119,8 +119,8 @@ def test_recover_from_oom_prunes_the_newest_live_seed_then_gives_up():
     assert recover_from_oom(model, stats, {}) == (gave_up, None)
 
 
-def test_a_non_finite_loss_stops_training_as_diverged():
-    env = fast_env(budget=10)
+def test_a_non_finite_loss_stops_training_as_diverged(make_fast_env):
+    env = make_fast_env(budget=10)
     model = _grown(env)
     with torch.no_grad():
         next(model.host.parameters()).fill_(float("nan"))
