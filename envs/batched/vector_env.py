@@ -12,11 +12,12 @@ from gymnasium.vector.utils import batch_space
 from envs.actions import InvalidActionError
 from envs.batched.grouped_host import host_key
 from envs.batched.work import measure_group, train_group
+from envs.config import ConfigError
 from envs.family_env import FamilyGrowthEnv
 from envs.growth_env import GrowthEnv
 from envs.registration import BATCHABLE_IDS, id_of
 from envs.stepping import SeedMeasurement, TrainStats
-from kasmina.errors import InvalidValueError, KasminaError, UnknownChoiceError
+from kasmina.errors import InvalidValueError, UnknownChoiceError
 
 _MODES = {m.value: m for m in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP)}
 Result = tuple[np.ndarray, float, bool, bool, dict[str, Any]]
@@ -184,7 +185,7 @@ class BatchedGrowthEnv(VectorEnv):
         return np.stack([env.action_masks() for env in self.envs])
 
     def close_extras(self, **kwargs: Any) -> None:
-        for env in self.envs:
+        for env in getattr(self, "envs", []):  # [] when the constructor raised
             env.close()
 
     # ------------------------------------------------------------------------------ parts
@@ -286,7 +287,7 @@ def _make(task: str | None, family: str | None, kwargs: dict[str, Any]) -> Growt
     )
     env_id = family if family is not None else id_of(env.task.name)
     if env_id not in BATCHABLE_IDS:
-        raise KasminaError(
+        raise ConfigError(
             f"BatchedGrowthEnv cannot batch {env_id} (a {env.task.topology.value} host); "
             f"batchable ids: {', '.join(BATCHABLE_IDS)} (use vectorization_mode='sync' for others)"
         )
