@@ -118,7 +118,9 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
     ('GERMINATE(block1, conv_light)', False, False)
 
     ## Version History
-    * v0: initial version.
+    * v0: initial version. The batched twin :class:`~envs.BatchedGrowthEnv` (the ids'
+      ``vector_entry_point``) plays v0 within float rounding; the single env's numbers are
+      unchanged by it (its step was only split into named parts).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
