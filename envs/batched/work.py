@@ -105,11 +105,11 @@ def measure_group(
             x, y = split.x[start : start + chunk_size], split.y[start : start + chunk_size]
             logits, seen = grouped.forward(x.repeat(1, n, *([1] * (x.dim() - 2))), False)
             loss = F.cross_entropy(logits.flatten(0, 1), y.repeat(n), reduction="none")
-            loss_sum += loss.view(n, -1).sum(dim=1).double().numpy()
-            correct += (logits.argmax(dim=2) == y).sum(dim=1).numpy()
+            loss_sum += loss.view(n, -1).sum(dim=1).double().cpu().numpy()
+            correct += (logits.argmax(dim=2) == y).sum(dim=1).cpu().numpy()
             for slot_id in slots:
                 counterfactual = _counterfactual(grouped, alphas, slot_id, seen)
-                other[slot_id] += (counterfactual.argmax(dim=2) == y).sum(dim=1).numpy()
+                other[slot_id] += (counterfactual.argmax(dim=2) == y).sum(dim=1).cpu().numpy()
     finally:
         for m, mode in zip(models, modes, strict=True):
             m.train(mode)
