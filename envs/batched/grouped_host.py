@@ -8,8 +8,9 @@ call serves N envs and autograd hands each env's own parameters their gradient. 
 re-laid out when an env germinates, prunes or resets: the concatenation happens per call, and
 costs one ``cat`` per parameter tensor, whatever N.
 
-At every injection point each env's slice of the features goes through that env's own
-:class:`~kasmina.SeedSlot` (the single env's seed code, alpha overrides included); slices pass
+At every injection point the envs' seeds of one blueprint run as one grouped module
+(:mod:`envs.batched.seed_groups`), each mixed in by its own :class:`~kasmina.SeedSlot`; a seed
+with no grouped form, or alone, runs through its own slot (the single env's code); slices pass
 through untouched where no env runs a seed there.
 """
 
@@ -21,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from envs.batched.seed_groups import SeedKey, run_group, seed_key
 from kasmina import CNNHost, MorphogeneticModel, SeedSlot
 
 HostKey = tuple[object, ...]
@@ -111,16 +113,25 @@ class GroupedCNN:
 
     def _slots(self, slot_id: str, h: Tensor) -> Tensor:
         slots = [_slot(m, slot_id) for m in self.models]
-        if not any(s is not None and s.runs_seed(s.alpha_override) for s in slots):
+        running = [
+            e for e, s in enumerate(slots) if s is not None and s.runs_seed(s.alpha_override)
+        ]
+        if not running:
             return h  # every env's slot is the identity here: no split, no copy
-        parts = h.chunk(self.n, dim=1)
-        return torch.cat(
-            [
-                part if slot is None or not slot.runs_seed(slot.alpha_override) else slot(part)
-                for slot, part in zip(slots, parts, strict=True)
-            ],
-            dim=1,
-        )
+        parts = list(h.chunk(self.n, dim=1))
+        groups: dict[SeedKey | None, list[int]] = {}
+        for e in running:
+            groups.setdefault(seed_key(slots[e], parts[e]), []).append(e)  # type: ignore[arg-type]
+        outs = list(parts)
+        for key, members in groups.items():
+            if key is None or len(members) == 1:  # no grouped form, or nothing to group
+                for e in members:
+                    outs[e] = slots[e](parts[e])  # type: ignore[misc]
+                continue
+            mixed = run_group([slots[e] for e in members], [parts[e] for e in members])  # type: ignore[misc]
+            for e, out in zip(members, mixed, strict=True):
+                outs[e] = out
+        return torch.cat(outs, dim=1)
 
     def _head(self, pooled: Tensor) -> Tensor:
         heads = [host.head for host in self.hosts]
