@@ -31,9 +31,10 @@ class BatchedGrowthEnv(VectorEnv):
     :class:`~envs.FamilyGrowthEnv` episodes: ``family=``). Each env keeps its own host, seeds,
     optimizers, batch order and random streams, exactly as the single env would; what is batched
     is the tensor work of a step. Hosts of one shape run as one ``groups=N`` network
-    (:mod:`envs.batched.grouped_host`), every env's seeds run on its slice, the optimizers step
-    in one foreach call (:mod:`envs.batched.optim`), and validation takes one pass for all envs
-    plus one counterfactual pass per slot (:mod:`envs.batched.work`). Hosts of different shapes
+    (:mod:`envs.batched.grouped_host`), seeds of one (slot, blueprint) run as one grouped module
+    (:mod:`envs.batched.seed_groups`), the optimizers step in one foreach call
+    (:mod:`envs.batched.optim`), and validation runs per env on a CPU and as one grouped pass
+    plus one counterfactual pass per slot on an accelerator (:mod:`envs.batched.work`). Hosts of different shapes
     (a family's widths, a family's other task) run as separate groups in the same step.
     Everything else (masks, penalties, lifecycle, reward, observation, info) is the single
     env's own code on that env's episode.
