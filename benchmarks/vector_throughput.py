@@ -11,7 +11,8 @@ Compares, in one run and on the same machine:
 for two actors (``random``: masked uniformly random actions, what an untrained PPO plays;
 ``heuristic``: the hand-written controller) on the default task and on the training family.
 Then ``simic train`` steps per second for ``--vectorization subprocess`` (2 envs x 128 steps per
-rollout) and ``batched`` (8 envs x 32 steps: the same 256-sample rollout and learner settings).
+rollout), ``batched`` (8 envs x 32 steps: the same 256-sample rollout and learner settings) and
+``batched_x2`` (the same 8 envs as ``--batched-workers 2``).
 With CUDA available it adds ``batched`` on the GPU at N up to 256. Writes
 ``results/vector_throughput.json`` (raw numbers, settings, machine load) and
 ``results/vector_throughput.md`` (the table with ratios to ``subproc2``).
@@ -155,6 +156,7 @@ def train_rate(env_id: str, mode: str, timesteps: int, kwargs: dict[str, Any]) -
     from simic.training import TrainConfig, train
 
     n_envs, n_steps = (2, 128) if mode == "subprocess" else (8, 32)
+    workers = 2 if mode == "batched_x2" else 1
     with tempfile.TemporaryDirectory() as folder:
         config = TrainConfig.from_mapping(
             {
@@ -162,7 +164,8 @@ def train_rate(env_id: str, mode: str, timesteps: int, kwargs: dict[str, Any]) -
                 "env_kwargs": kwargs,
                 "timesteps": timesteps,
                 "n_envs": n_envs,
-                "vectorization": mode,
+                "vectorization": "subprocess" if mode == "subprocess" else "batched",
+                "batched_workers": workers,
                 "out": str(Path(folder) / "run"),
                 "eval_every": 0,
                 "checkpoint_every": timesteps,
@@ -193,7 +196,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "steps_per_s": train_rate(env_id, mode, args.train_timesteps, kwargs),
         }
         for task, env_id in TASKS.items()
-        for mode in ("subprocess", "batched")
+        for mode in ("subprocess", "batched", "batched_x2")
     ]  # one after the other, so each has the machine to itself
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     return {"settings": settings, "machine": machine(), "env_steps": rows, "train": training}

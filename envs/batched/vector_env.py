@@ -34,8 +34,9 @@ class BatchedGrowthEnv(VectorEnv):
     (:mod:`envs.batched.grouped_host`), seeds of one (slot, blueprint) run as one grouped module
     (:mod:`envs.batched.seed_groups`), the optimizers step in one foreach call
     (:mod:`envs.batched.optim`), and validation runs per env on a CPU and as one grouped pass
-    plus one counterfactual pass per slot on an accelerator (:mod:`envs.batched.work`). Hosts of different shapes
-    (a family's widths, a family's other task) run as separate groups in the same step.
+    plus one counterfactual pass per slot on an accelerator (:mod:`envs.batched.work`). Hosts of
+    different shapes (a family's widths, a family's other task) run as separate groups in the
+    same step.
     Everything else (masks, penalties, lifecycle, reward, observation, info) is the single
     env's own code on that env's episode.
 

@@ -46,7 +46,7 @@ ENGINES = tuple(engine.value for engine in Engine)
 VECTORIZATIONS = ("subprocess", "batched")
 """The values of ``TrainConfig.vectorization``."""
 
-ADDED_SETTINGS: dict[str, Any] = {"vectorization": "subprocess"}
+ADDED_SETTINGS: dict[str, Any] = {"vectorization": "subprocess", "batched_workers": 1}
 """Settings newer than some checkpoints, with the value those checkpoints' runs had: a resumed
 run that lacks one in its recorded identity matches when it holds that value."""
 
@@ -174,6 +174,14 @@ class TrainConfig:
             "network: envs.BatchedGrowthEnv; CNN tasks and families only)"
         ),
     )
+    batched_workers: int = field(
+        default=1,
+        metadata=doc(
+            "with --vectorization batched: processes that each step a slice of the n_envs "
+            "envs (e.g. one per core)",
+            metavar="K",
+        ),
+    )
     seed: int = field(default=0, metadata=doc("seed of PPO and of the training episodes"))
     out: str = field(default="runs/ppo", metadata=doc("run folder"))
     device: str = field(
@@ -238,6 +246,7 @@ class TrainConfig:
         for name, low in (
             ("timesteps", 1),
             ("n_envs", 1),
+            ("batched_workers", 1),
             ("num_env_runners", 0),
             ("seed", 0),
             ("checkpoint_every", 1),
@@ -271,6 +280,13 @@ class TrainConfig:
             raise UnknownChoiceError("vectorization", self.vectorization, VECTORIZATIONS)
         if self.vectorization == "batched":
             _check_batchable(self.env, self.engine)
+        if self.batched_workers > 1 and self.vectorization != "batched":
+            raise SimicError("batched_workers splits a batched env; add --vectorization batched")
+        if self.batched_workers > self.n_envs:
+            raise SimicError(
+                f"batched_workers {self.batched_workers} > n_envs {self.n_envs}: every worker "
+                "needs at least one env"
+            )
         if self.engine is Engine.SB3 and self.num_env_runners:
             raise SimicError(
                 "num_env_runners is an RLlib setting; add --engine rllib or drop it (sb3 runs "

@@ -58,6 +58,7 @@ from simic.common.signals import (
 from simic.policies import make_policy
 from simic.training import context_features, warmstart
 from simic.training.batched import BatchedVecEnv
+from simic.training.batched_workers import SplitBatchedVecEnv
 from simic.training.callbacks import AtomicCheckpoint, atomic_save_model, held_out_evaluation
 from simic.training.config import ADDED_SETTINGS, Engine, TrainConfig
 from simic.training.runs import TrainResult, check_run_folder
@@ -95,7 +96,12 @@ def _worker_env(env_id: str, kwargs: dict[str, Any]) -> gym.Env:
 
 def build_vec_env(config: TrainConfig) -> VecEnv:
     if config.vectorization == "batched":
-        vec: VecEnv = BatchedVecEnv(config.env, config.n_envs, dict(config.env_kwargs))
+        kwargs = dict(config.env_kwargs)
+        if config.batched_workers == 1:
+            vec: VecEnv = BatchedVecEnv(config.env, config.n_envs, kwargs)
+        else:
+            with stops_blocked():  # the workers start deaf to a group signal
+                vec = SplitBatchedVecEnv(config.env, config.n_envs, config.batched_workers, kwargs)
         vec.seed(config.seed)
         return vec
     make = _worker_env if config.n_envs > 1 else _training_env
@@ -114,7 +120,7 @@ def build_vec_env(config: TrainConfig) -> VecEnv:
 def _close(vec: VecEnv | None, interrupted: bool = False) -> None:
     if vec is None:
         return
-    if interrupted and isinstance(vec, SubprocVecEnv):
+    if interrupted and isinstance(vec, SubprocVecEnv | SplitBatchedVecEnv):
         # The interrupt may have landed between sending a step to one worker and the next: a
         # graceful close would wait forever for a reply that never comes. The checkpoint is
         # already saved, so the workers can simply be stopped.

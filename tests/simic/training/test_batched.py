@@ -19,6 +19,7 @@ from simic.common.errors import SimicError
 from simic.common.seeding import TrainingSeeds
 from simic.training import TrainConfig
 from simic.training.batched import BatchedVecEnv
+from simic.training.batched_workers import SplitBatchedVecEnv
 from simic.training.config import ADDED_SETTINGS
 from tests.simic.helpers import SMALL
 
@@ -92,3 +93,26 @@ def test_checkpoints_older_than_the_setting_resume_as_subprocess_runs(tmp_path) 
     batched = TrainConfig(vectorization="batched", n_envs=2).identity()
     with pytest.raises(SimicError, match="vectorization"):
         provenance.check_resume(tmp_path, batched, None, None, older, added=ADDED_SETTINGS)
+
+
+@pytest.mark.slow
+def test_split_over_workers_plays_what_one_process_plays() -> None:
+    one = BatchedVecEnv(ENV, 3, KWARGS)
+    split = SplitBatchedVecEnv(ENV, 3, 2, KWARGS)
+    try:
+        one.seed(9), split.seed(9)
+        np.testing.assert_allclose(split.reset(), one.reset(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_array_equal(get_action_masks(split), get_action_masks(one))
+        assert split.get_attr("task", indices=[2])[0].name == "mnist1d"
+        for _ in range(3):
+            actions = np.zeros(3, dtype=int)
+            obs, rewards, dones, infos = split.step(actions)
+            obs_1, rewards_1, dones_1, infos_1 = one.step(actions)
+            np.testing.assert_allclose(obs, obs_1, rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(rewards, rewards_1, rtol=1e-4, atol=1e-5)
+            np.testing.assert_array_equal(dones, dones_1)
+            assert [("episode" in i) for i in infos] == [("episode" in i) for i in infos_1]
+    finally:
+        split.close(), one.close()
+    with pytest.raises(SimicError, match="vectorization batched"):
+        TrainConfig(batched_workers=2, n_envs=2)
