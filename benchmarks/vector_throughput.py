@@ -28,6 +28,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing
 import os
@@ -87,7 +88,7 @@ def run_single(env_id: str, actor_kind: str, steps: int, kwargs: dict[str, Any])
 
 
 def run_subproc(env_id: str, actor_kind: str, steps: int, kwargs: dict[str, Any]) -> float:
-    vec = SubprocVecEnv([lambda: gym.make(env_id, **kwargs) for _ in range(2)])
+    vec = SubprocVecEnv([functools.partial(_make_env, env_id, kwargs) for _ in range(2)])
     actor = make_actor(actor_kind, env_id, 2, 0)
     vec.seed(0)
     obs = vec.reset()
@@ -101,6 +102,11 @@ def run_subproc(env_id: str, actor_kind: str, steps: int, kwargs: dict[str, Any]
         return _timed(step, steps, per_call=2)
     finally:
         vec.close()
+
+
+def _make_env(env_id: str, kwargs: dict[str, Any]) -> gym.Env:
+    # module level, so a worker unpickles it by reference and imports envs (the ids) with it
+    return gym.make(env_id, **kwargs)
 
 
 def run_batched(
