@@ -13,11 +13,16 @@ widths, parameter price) drawn from the family, with the price and host size obs
     simic/Grow-Family-v0               MNIST-1D, widths (4,8) (8,16) (16,32) x rent 0, 0.05, 0.15
     simic/Grow-Family-HeldOut-v0       held out: MNIST-1D (12,24) and rent 0.1, and Digits
 
+``envs.BatchedGrowthEnv`` steps N episodes of a CNN task or family in one call: the
+``vector_entry_point`` of every id in ``envs.BATCHABLE_IDS``
+(``gymnasium.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")``).
+
 envs builds on kasmina and knows nothing of simic. Note: this top-level ``envs`` package cannot
 be installed beside the unrelated PyPI package that is also called ``envs``.
 """
 
 from envs.actions import ActionCodec, ActionKind, GrowthAction, InvalidActionError
+from envs.batched import BatchedGrowthEnv
 from envs.config import ConfigError, GrowthEnvConfig
 from envs.data import DataCorruptError, DataUnavailableError
 from envs.family import FAMILIES, Instance, InstanceError, TaskFamily, get_family
@@ -25,7 +30,7 @@ from envs.family_env import FamilyGrowthEnv
 from envs.growth_env import GrowthEnv
 from envs.observation import UNKNOWN, ContextView, ObservationLayout
 from envs.recording import EpisodeRecord, RecordEpisode, ReplayReport
-from envs.registration import EMBEDDED_IDS, ENV_IDS, FAMILY_IDS, register_envs
+from envs.registration import BATCHABLE_IDS, EMBEDDED_IDS, ENV_IDS, FAMILY_IDS, register_envs
 from envs.reward import RewardContext, RewardMode, RewardTerms
 from envs.tasks import TASKS, TaskSpec, get_task, task_for_id
 from envs.wrappers import DictMaskObservation
@@ -33,6 +38,7 @@ from envs.wrappers import DictMaskObservation
 register_envs()
 
 __all__ = [
+    "BATCHABLE_IDS",
     "EMBEDDED_IDS",
     "ENV_IDS",
     "FAMILIES",
@@ -41,6 +47,7 @@ __all__ = [
     "UNKNOWN",
     "ActionCodec",
     "ActionKind",
+    "BatchedGrowthEnv",
     "ConfigError",
     "ContextView",
     "DataCorruptError",

@@ -26,6 +26,7 @@ from envs.observation import ContextView, ObservationLayout
 from envs.reward import RewardTerms, RewardTracker
 from envs.stepping import (
     DEFAULT_STEPPING,
+    SeedMeasurement,
     Stepping,
     TrainStats,
     gradient_ratios,
@@ -117,7 +118,9 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
     ('GERMINATE(block1, conv_light)', False, False)
 
     ## Version History
-    * v0: initial version.
+    * v0: initial version. The batched twin :class:`~envs.BatchedGrowthEnv` (the ids'
+      ``vector_entry_point``) plays v0 within float rounding; the single env's numbers are
+      unchanged by it (its step was only split into named parts).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
@@ -237,36 +240,72 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
         return self._observe(), self._add_info(info)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        ep = self._running()
+        started = time.perf_counter()
+        with self._threads():
+            decoded, invalid = self._interpret(action)
+            changes = self._apply(decoded, invalid)
+            train = self._after_training(
+                self.stepping.train(
+                    ep.model, self.data.train, ep.batches, self.config.batches_per_step
+                )
+            )
+            trained = time.perf_counter()
+            measured = None
+            if not train.diverged:
+                measured = self.stepping.measure(
+                    ep.model, self.data.val, self.config.val_batch_size
+                )
+        result = self._finish_step(decoded, invalid, changes, train, measured)
+        if self.config.record_timing:
+            result[4]["timing"] = {
+                "train_s": trained - started,
+                "step_s": time.perf_counter() - started,
+            }
+        return result
+
+    # The step in its parts, in order: interpret, apply, (train), after_training, (measure),
+    # finish_step. step() runs them on this env's own work; envs.batched.BatchedGrowthEnv runs
+    # the same parts around one training and measuring call for many envs, so both report the
+    # same rewards, observations and infos from the same code.
+    def _running(self) -> Episode:
         ep = self._episode
         if ep is None or ep.done:
             raise KasminaError(
                 "GrowthEnv.step() called on a finished or never-reset episode; call reset() first"
             )
-        started, cfg = time.perf_counter(), self.config
-        with self._threads():
-            decoded, invalid = self._interpret(action)
-            changes = [] if invalid else ep.apply(decoded)
-            ep.prev_train_loss = ep.train.loss if ep.train else None
-            ep.train = train = self._train()
-            trained = time.perf_counter()
-            previous_acc = ep.val_history[-1]
-            if not train.diverged:
-                measured = self.stepping.measure(ep.model, self.data.val, cfg.val_batch_size)
-                ep.val_loss, acc = measured.loss, measured.accuracy
-                ep.contributions = dict(measured.contributions)
-            else:
-                acc = previous_acc
-            changes += ep.model.advance_lifecycle()
+        return ep
+
+    def _apply(self, decoded: GrowthAction, invalid: bool) -> list[StageChange]:
+        """Carry out an interpreted action (a masked one changes nothing)."""
+        return [] if invalid else self._ep.apply(decoded)
+
+    def _finish_step(
+        self,
+        decoded: GrowthAction,
+        invalid: bool,
+        changes: list[StageChange],
+        train: TrainStats,
+        measured: SeedMeasurement | None,
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Book a trained (and, unless diverged, measured) step: lifecycle, reward, outputs."""
+        ep, cfg = self._ep, self.config
+        ep.prev_train_loss = ep.train.loss if ep.train else None
+        ep.train = train
+        previous_acc = ep.val_history[-1]
+        acc = previous_acc
+        if measured is not None:
+            ep.val_loss, acc = measured.loss, measured.accuracy
+            ep.contributions = dict(measured.contributions)
+        changes = changes + ep.model.advance_lifecycle()
         ep.params = ep.model.param_counts()
         ep.t += 1
         ep.val_history.append(acc)
         ep.best_val_acc = max(ep.best_val_acc, acc)
-        terminated = train.diverged or ep.t >= self.config.budget
+        terminated = train.diverged or ep.t >= cfg.budget
         ep.done = terminated
         terms = ep.tracker(ep.reward_context(cfg.budget, previous_acc, acc, invalid, terminated))
         info = self._add_info(self._info(decoded, invalid, changes, terms, terminated))
-        if self.config.record_timing:
-            info["timing"] = {"train_s": trained - started, "step_s": time.perf_counter() - started}
         return self._observe(), float(terms.total), terminated, False, info
 
     def _prepare_episode(self, options: dict[str, Any] | None) -> None:
@@ -317,10 +356,10 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
             )
         return decoded, True
 
-    def _train(self) -> TrainStats:
-        """The step's training batches; after a double out-of-memory, the newest seed goes."""
-        ep, cfg = self._ep, self.config
-        stats = self.stepping.train(ep.model, self.data.train, ep.batches, cfg.batches_per_step)
+    def _after_training(self, stats: TrainStats) -> TrainStats:
+        """After the step's training batches: after a double out-of-memory the newest seed
+        goes; otherwise the gradient ratios of the finished step are kept."""
+        ep = self._ep
         if stats.oom:
             stats, pruned = recover_from_oom(ep.model, stats, ep.germinated_at)
             if pruned is not None:

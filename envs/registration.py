@@ -7,10 +7,12 @@ from __future__ import annotations
 import gymnasium as gym
 
 from envs.family import FAMILIES
-from envs.tasks import TASKS
+from envs.tasks import TASKS, get_task
+from kasmina import Topology
 
 ENTRY_POINT = "envs.growth_env:GrowthEnv"
 FAMILY_ENTRY_POINT = "envs.family_env:FamilyGrowthEnv"
+VECTOR_ENTRY_POINT = "envs.batched.vector_env:BatchedGrowthEnv"
 
 ENV_IDS: dict[str, str] = {spec.env_id: spec.name for spec in TASKS.values()}
 """Every task id and the ``task=`` it makes, in listing order (families: :data:`FAMILY_IDS`)."""
@@ -22,14 +24,44 @@ FAMILY_IDS: tuple[str, ...] = tuple(FAMILIES)
 """The task-family ids, in listing order (their data is embedded)."""
 
 
+BATCHABLE_IDS: tuple[str, ...] = tuple(
+    [spec.env_id for spec in TASKS.values() if spec.topology is Topology.CNN]
+    + [
+        family.env_id
+        for family in FAMILIES.values()
+        if all(get_task(i.task).topology is Topology.CNN for i in family.instances)
+    ]
+)
+"""The ids whose hosts :class:`~envs.BatchedGrowthEnv` batches (CNN hosts): their
+``vector_entry_point`` is the batched env (``gymnasium.make_vec(id, num_envs=N,
+vectorization_mode="vector_entry_point")``)."""
+
+
+def id_of(task: str) -> str:
+    """The id of the task called ``task``."""
+    return get_task(task).env_id
+
+
 def register_envs() -> None:
     """Register every id (idempotent: ids already registered are left alone)."""
     for spec in TASKS.values():
         if spec.env_id not in gym.registry:
             # No max_episode_steps: the budget terminates the episode itself (no truncation).
-            gym.register(spec.env_id, entry_point=ENTRY_POINT, kwargs={"task": spec.name})
+            gym.register(
+                spec.env_id,
+                entry_point=ENTRY_POINT,
+                vector_entry_point=_vector(spec.env_id),
+                kwargs={"task": spec.name},
+            )
     for family in FAMILIES.values():
         if family.env_id not in gym.registry:
             gym.register(
-                family.env_id, entry_point=FAMILY_ENTRY_POINT, kwargs={"family": family.env_id}
+                family.env_id,
+                entry_point=FAMILY_ENTRY_POINT,
+                vector_entry_point=_vector(family.env_id),
+                kwargs={"family": family.env_id},
             )
+
+
+def _vector(env_id: str) -> str | None:
+    return VECTOR_ENTRY_POINT if env_id in BATCHABLE_IDS else None

@@ -128,15 +128,19 @@ def check_resume(
     signature: EnvSignature,
     trained_env: EnvSignature | None,
     trained_run: Mapping[str, Any] | None,
+    added: Mapping[str, Any] | None = None,
 ) -> None:
     """Refuse to resume a run whose ``config.json`` is not the run its checkpoint holds.
 
     ``identity`` and ``signature`` come from ``config.json``; ``trained_env`` and
     ``trained_run`` from the checkpoint (``None`` when it predates them: not checked).
+    ``added``: settings introduced after some checkpoints were saved, with the value their
+    runs had; a checkpoint without one counts as having that value.
     """
     found: list[str] = []
     if trained_run is not None:
-        ours, theirs = _flat(_as_json(identity)), _flat(trained_run)
+        ours = _flat(_as_json(identity))
+        theirs = {**_flat(_as_json(added or {})), **_flat(trained_run)}
         for key in sorted(set(ours) | set(theirs)):
             if ours.get(key) != theirs.get(key):
                 found.append(f"{key} {theirs.get(key)!r} in the checkpoint, {ours.get(key)!r} now")

@@ -43,7 +43,18 @@ class EvaluateConfig:
     seed: int = field(
         default=1000, metadata=doc("first episode seed; episodes use SEED..SEED+EPISODES-1")
     )
-    n_envs: int = field(default=1, metadata=doc("worker processes, parallel above 1"))
+    n_envs: int = field(
+        default=1,
+        metadata=doc("worker processes, parallel above 1 (with --batched: episodes per batch)"),
+    )
+    batched: bool = field(
+        default=False,
+        metadata=doc(
+            "play each policy's episodes n_envs at a time in one batched env "
+            "(envs.BatchedGrowthEnv: CNN tasks and families; numbers within float rounding "
+            "of the single env's)"
+        ),
+    )
     ray: str | None = field(
         default=None,
         metadata=doc(
@@ -85,6 +96,12 @@ class EvaluateConfig:
             )
         if self.save_model and self.out is None:
             raise SimicError("--save-model needs --out")
+        if self.batched and self.ray is not None:
+            raise SimicError("--batched plays in this process; leave --ray out")
+        if self.batched and resolve_env_id(self.env) not in envs.BATCHABLE_IDS:
+            raise SimicError(
+                f"--batched cannot batch {self.env}; batchable ids: {', '.join(envs.BATCHABLE_IDS)}"
+            )
         if self.ray is not None:
             check_address(self.ray, "--ray")
             if self.n_envs != 1:

@@ -30,6 +30,7 @@ from simic.common.printing import Printer
 from simic.common.raysupport import DEFAULT
 from simic.common.runfolder import claim
 from simic.common.signals import exit_status, sigterm_interrupts
+from simic.evaluation.batched import play_batched
 from simic.evaluation.config import EvaluateConfig, family_instances
 from simic.evaluation.files import (
     OUTPUT_FILES,
@@ -73,6 +74,8 @@ def _run_all(config: EvaluateConfig, out: Printer) -> tuple[dict[str, list[Evalu
     ]
     per_instance = "" if instances == (None,) else f" x {len(instances)} instances"
     where = f"{config.n_envs} worker(s)" if config.ray is None else f"Ray ({_ray_name(config.ray)})"
+    if config.batched:
+        where = f"batches of {config.n_envs} in one process"
     out(
         f"evaluating {len(config.policies)} policies{per_instance} x {config.episodes} episodes "
         f"(seeds {config.seeds[0]}..{config.seeds[-1]}) on {config.env}, {where}"
@@ -81,7 +84,10 @@ def _run_all(config: EvaluateConfig, out: Printer) -> tuple[dict[str, list[Evalu
     status = 0
     with sigterm_interrupts():
         try:
-            play_jobs(jobs, config.n_envs, config.ray, rows)
+            if config.batched:
+                play_batched(jobs, config.n_envs, rows)
+            else:
+                play_jobs(jobs, config.n_envs, config.ray, rows)
         except KeyboardInterrupt as stop:
             status = exit_status(stop)
             out(f"stopped by {stop.__class__.__name__}: {len(rows)} of {len(jobs)} episodes done")

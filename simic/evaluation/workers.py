@@ -62,13 +62,18 @@ def play_episode(
         return EvaluatedEpisode(result)
     from simic.evaluation.export import export_grown_model
 
-    where = "" if instance is None else f"_{_slug(instance)}"
-    path = Path(model_dir) / f"{_slug(spec)}{where}_seed{seed}.pt"
+    path = model_path(model_dir, spec, seed, instance)
     metadata: dict[str, Any] = {"policy": spec, "seed": seed}
     if instance is not None:
         metadata["instance"] = instance
     export_grown_model(env.unwrapped, path, metadata=metadata)
     return EvaluatedEpisode(result, str(Path("models") / path.name))
+
+
+def model_path(model_dir: str, spec: str, seed: int, instance: str | None) -> Path:
+    """Where ``--save-model`` writes the grown network of one episode."""
+    where = "" if instance is None else f"_{_slug(instance)}"
+    return Path(model_dir) / f"{_slug(spec)}{where}_seed{seed}.pt"
 
 
 def play_jobs(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import envs
 from kasmina.errors import UnknownChoiceError
 from kasmina.validation import (
     is_int,
@@ -42,6 +43,13 @@ class Engine(StrEnum):
 
 ENGINES = tuple(engine.value for engine in Engine)
 """The engines' names, in the order ``--help`` lists them."""
+VECTORIZATIONS = ("subprocess", "batched")
+"""The values of ``TrainConfig.vectorization``."""
+
+ADDED_SETTINGS: dict[str, Any] = {"vectorization": "subprocess", "batched_workers": 1}
+"""Settings newer than some checkpoints, with the value those checkpoints' runs had: a resumed
+run that lacks one in its recorded identity matches when it holds that value."""
+
 RESUMABLE = ("timesteps", "device", "progress_bar")
 """The only settings a resumed run may change (the rest is the run, as recorded)."""
 
@@ -151,7 +159,29 @@ class TrainConfig:
     timesteps: int = field(
         default=20_000, metadata=doc("environment steps to train for, across all envs")
     )
-    n_envs: int = field(default=1, metadata=doc("parallel environments, subprocesses above 1"))
+    n_envs: int = field(
+        default=1,
+        metadata=doc(
+            "parallel environments: subprocesses above 1, or with --vectorization batched the "
+            "episodes stepped together in this process"
+        ),
+    )
+    vectorization: str = field(
+        default="subprocess",
+        metadata=doc(
+            "how the n_envs environments run: subprocess (one process each, SB3's "
+            "SubprocVecEnv) or batched (one process, their hosts trained as one grouped "
+            "network: envs.BatchedGrowthEnv; CNN tasks and families only)"
+        ),
+    )
+    batched_workers: int = field(
+        default=1,
+        metadata=doc(
+            "with --vectorization batched: processes that each step a slice of the n_envs "
+            "envs (e.g. one per core)",
+            metavar="K",
+        ),
+    )
     seed: int = field(default=0, metadata=doc("seed of PPO and of the training episodes"))
     out: str = field(default="runs/ppo", metadata=doc("run folder"))
     device: str = field(
@@ -216,6 +246,7 @@ class TrainConfig:
         for name, low in (
             ("timesteps", 1),
             ("n_envs", 1),
+            ("batched_workers", 1),
             ("num_env_runners", 0),
             ("seed", 0),
             ("checkpoint_every", 1),
@@ -245,6 +276,17 @@ class TrainConfig:
         if self.engine not in ENGINES:
             raise UnknownChoiceError("engine", self.engine, ENGINES)
         object.__setattr__(self, "engine", Engine(self.engine))  # dispatch on the enum
+        if self.vectorization not in VECTORIZATIONS:
+            raise UnknownChoiceError("vectorization", self.vectorization, VECTORIZATIONS)
+        if self.vectorization == "batched":
+            _check_batchable(self.env, self.engine)
+        if self.batched_workers > 1 and self.vectorization != "batched":
+            raise SimicError("batched_workers splits a batched env; add --vectorization batched")
+        if self.batched_workers > self.n_envs:
+            raise SimicError(
+                f"batched_workers {self.batched_workers} > n_envs {self.n_envs}: every worker "
+                "needs at least one env"
+            )
         if self.engine is Engine.SB3 and self.num_env_runners:
             raise SimicError(
                 "num_env_runners is an RLlib setting; add --engine rllib or drop it (sb3 runs "
@@ -294,6 +336,16 @@ class TrainConfig:
             _reject_unknown("ppo config", ppo, ppo_names)
             values["ppo"] = PPOConfig(**ppo)
         return cls(**values)
+
+
+def _check_batchable(env: str, engine: Engine) -> None:
+    if engine is not Engine.SB3:
+        raise SimicError("vectorization batched is an sb3 setting; drop it or use --engine sb3")
+    if resolve_env_id(env) not in envs.BATCHABLE_IDS:
+        raise SimicError(
+            f"vectorization batched cannot batch {env}; batchable ids: "
+            f"{', '.join(envs.BATCHABLE_IDS)} (use --vectorization subprocess)"
+        )
 
 
 def section_mapping(name: str, value: Any) -> Mapping[str, Any]:

@@ -57,8 +57,10 @@ from simic.common.signals import (
 )
 from simic.policies import make_policy
 from simic.training import context_features, warmstart
+from simic.training.batched import BatchedVecEnv
+from simic.training.batched_workers import SplitBatchedVecEnv
 from simic.training.callbacks import AtomicCheckpoint, atomic_save_model, held_out_evaluation
-from simic.training.config import Engine, TrainConfig
+from simic.training.config import ADDED_SETTINGS, Engine, TrainConfig
 from simic.training.runs import TrainResult, check_run_folder
 
 
@@ -93,12 +95,21 @@ def _worker_env(env_id: str, kwargs: dict[str, Any]) -> gym.Env:
 
 
 def build_vec_env(config: TrainConfig) -> VecEnv:
+    if config.vectorization == "batched":
+        kwargs = dict(config.env_kwargs)
+        if config.batched_workers == 1:
+            vec: VecEnv = BatchedVecEnv(config.env, config.n_envs, kwargs)
+        else:
+            with stops_blocked():  # the workers start deaf to a group signal
+                vec = SplitBatchedVecEnv(config.env, config.n_envs, config.batched_workers, kwargs)
+        vec.seed(config.seed)
+        return vec
     make = _worker_env if config.n_envs > 1 else _training_env
     fns = [
         functools.partial(make, config.env, dict(config.env_kwargs)) for _ in range(config.n_envs)
     ]
     if config.n_envs == 1:
-        vec: VecEnv = DummyVecEnv(fns)
+        vec = DummyVecEnv(fns)
     else:
         with stops_blocked():  # the workers (and the forkserver) start deaf to a group signal
             vec = SubprocVecEnv(fns)
@@ -109,7 +120,7 @@ def build_vec_env(config: TrainConfig) -> VecEnv:
 def _close(vec: VecEnv | None, interrupted: bool = False) -> None:
     if vec is None:
         return
-    if interrupted and isinstance(vec, SubprocVecEnv):
+    if interrupted and isinstance(vec, SubprocVecEnv | SplitBatchedVecEnv):
         # The interrupt may have landed between sending a step to one worker and the next: a
         # graceful close would wait forever for a reply that never comes. The checkpoint is
         # already saved, so the workers can simply be stopped.
@@ -228,6 +239,7 @@ def _resumed_model(
         signature,
         provenance.recorded(model),
         provenance.recorded_run(model),
+        added=ADDED_SETTINGS,
     )
     # The checkpoint remembers the TensorBoard folder of wherever the run was, and a copied
     # or moved run must not write into the original's.
