@@ -23,7 +23,7 @@ from envs.actions import GrowthAction
 from simic.evaluation.report import EvaluatedEpisode
 from simic.policies import make_policy
 from simic.policies.base import WAIT_INDEX, Policy
-from simic.policies.episode import EpisodeResult, _result
+from simic.policies.episode import EpisodeResult, episode_result
 
 
 @dataclasses.dataclass
@@ -117,7 +117,7 @@ def _book(env: envs.GrowthEnv, record: _Record, action: int, step: tuple[Any, ..
     record.rewards.append(float(reward))
     record.vals.append(float(info["val_accuracy"]))
     if terminated or truncated:
-        result = _result(
+        result = episode_result(
             record.policy.name,
             record.seed,
             record.actions,

@@ -120,11 +120,11 @@ def run_episode(
         rewards.append(float(reward))
         vals.append(float(info["val_accuracy"]))
         if terminated or truncated:
-            result = _result(policy.name, seed, actions, rewards, vals, events, info)
+            result = episode_result(policy.name, seed, actions, rewards, vals, events, info)
             return result if instance is None else dataclasses.replace(result, instance=instance)
 
 
-def _result(
+def episode_result(
     name: str,
     seed: int,
     actions: Sequence[int],
@@ -133,6 +133,8 @@ def _result(
     events: Sequence[tuple[int, GrowthAction]],
     info: Mapping[str, Any],
 ) -> EpisodeResult:
+    """The :class:`EpisodeResult` of a finished episode, from what was recorded step by step
+    (also for loops that step many envs at once, such as a batched evaluation)."""
     return EpisodeResult(
         policy=name,
         seed=seed,
