@@ -13,9 +13,13 @@ for two actors (``random``: masked uniformly random actions, what an untrained P
 Then ``simic train`` steps per second for ``--vectorization subprocess`` (2 envs x 128 steps per
 rollout), ``batched`` (8 envs x 32 steps: the same 256-sample rollout and learner settings) and
 ``batched_x2`` (the same 8 envs as ``--batched-workers 2``).
-With CUDA available it adds ``batched`` on the GPU at N up to 256. Writes
-``results/vector_throughput.json`` (raw numbers, settings, machine load) and
-``results/vector_throughput.md`` (the table with ratios to ``subproc2``).
+With CUDA available it adds ``batched`` on the GPU at N up to 256. Last, a profile of one
+batched step at N = 8 (random actions, default task): where its time goes (training batches,
+host forward, seeds, backward, optimizer, validation), from ``cProfile``'s cumulative times, so
+a missed target names the part that holds it back. Writes ``results/vector_throughput.json``
+(raw numbers, settings, machine load) and ``results/vector_throughput.md`` (the table with
+ratios to ``subproc2``, and the profile); ``--profile-only`` measures and writes the profile
+alone (``results/vector_throughput_profile.{json,md}``).
 
 Every mode runs on one torch thread per process (the env's default). Measure on a quiet
 machine: other load shifts the ratios. ``--quick`` only checks that everything runs.
@@ -23,16 +27,19 @@ machine: other load shifts the ratios. ``--quick`` only checks that everything r
 Usage::
 
     python -m benchmarks.vector_throughput [--quick] [--steps 40] [--train-timesteps 2048]
+    python -m benchmarks.vector_throughput --profile-only
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import functools
 import json
 import multiprocessing
 import os
 import platform
+import pstats
 import tempfile
 import time
 from collections.abc import Callable
@@ -45,6 +52,7 @@ import torch
 from stable_baselines3.common.vec_env import SubprocVecEnv
 
 import envs  # noqa: F401  (registers the ids)
+from envs.atomic import atomic_write_text
 from simic.policies import make_policy
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -184,6 +192,57 @@ def train_rate(env_id: str, mode: str, timesteps: int, kwargs: dict[str, Any]) -
         return timesteps / (time.perf_counter() - started)
 
 
+# ----------------------------------------------------------------------------------- profile
+PROFILE_N = 8
+PROFILE_PARTS = (  # (label, file suffix, function): cumulative time per batched step
+    ("batched step", "envs/batched/vector_env.py", "step"),
+    ("training batches", "envs/batched/work.py", "train_group"),
+    ("- host forward (seeds included)", "envs/batched/grouped_host.py", "forward"),
+    ("- backward", "torch/_tensor.py", "backward"),
+    ("- optimizer (foreach Adam)", "envs/batched/optim.py", "step_all"),
+    ("validation and counterfactuals", "envs/batched/work.py", "measure_group"),
+    ("seeds' forward (in training and validation)", "kasmina/blueprints/base.py", "forward"),
+)
+
+
+def profile_step(env_id: str, steps: int, kwargs: dict[str, Any], n: int = PROFILE_N) -> dict:
+    """Milliseconds per batched step (N envs, masked random actions) spent in each of
+    :data:`PROFILE_PARTS`, from ``cProfile`` (which adds some overhead of its own)."""
+    vec = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
+    actor = make_actor("random", env_id, n, 0)
+    obs, _ = vec.reset(seed=0)
+    for _ in range(2):  # warm-up: first germinations, allocator
+        obs, *_ = vec.step(actor(obs, vec.action_masks()))
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(steps):
+        obs, *_ = vec.step(actor(obs, vec.action_masks()))
+    profile.disable()
+    vec.close()
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    parts = {}
+    for label, suffix, function in PROFILE_PARTS:
+        total = sum(
+            row[3] for (file, _, name), row in stats.items()
+            if name == function and file.endswith(suffix)
+        )  # fmt: skip
+        parts[label] = 1000 * total / steps
+    return {"env": env_id, "n": n, "steps": steps, "ms_per_batched_step": parts}
+
+
+def profile_table(profile: dict[str, Any]) -> str:
+    lines = [
+        f"## Where a batched step's time goes (N = {profile['n']}, {profile['env']}, "
+        f"random actions, {profile['steps']} steps under cProfile)",
+        "",
+        "| part | ms per batched step | ms per env step |",
+        "|---|---:|---:|",
+    ]
+    for part, ms in profile["ms_per_batched_step"].items():
+        lines.append(f"| {part} | {ms:.1f} | {ms / profile['n']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 # ----------------------------------------------------------------------------------- report
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     kwargs = {"budget": args.budget} if args.budget else {}
@@ -204,8 +263,15 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         for task, env_id in TASKS.items()
         for mode in ("subprocess", "batched", "batched_x2")
     ]  # one after the other, so each has the machine to itself
+    profile = profile_step(TASKS["default"], args.steps, kwargs)
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    return {"settings": settings, "machine": machine(), "env_steps": rows, "train": training}
+    return {
+        "settings": settings,
+        "machine": machine(),
+        "env_steps": rows,
+        "train": training,
+        "profile": profile,
+    }
 
 
 def _env_rows(
@@ -278,7 +344,8 @@ def table(report: dict[str, Any]) -> str:
             f"| {row['task']} | {row['mode']} | {row['steps_per_s']:.1f} | "
             f"{row['steps_per_s'] / ref:.2f}x |"
         )
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    return text + ("\n" + profile_table(report["profile"]) if "profile" in report else "")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -288,15 +355,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budget", type=int, default=0, help="episode budget (0: the env's)")
     parser.add_argument("--train-timesteps", type=int, default=2048)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--profile-only", action="store_true", help="only the profile of one batched step"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.steps, args.budget, args.train_timesteps = 2, args.budget or 3, 256
-    report = measure(args)
-    name = "vector_throughput_quick" if args.quick else "vector_throughput"
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{name}.json").write_text(json.dumps(report, indent=2))
-    (args.out / f"{name}.md").write_text(table(report))
-    print(table(report))
+    kwargs = {"budget": args.budget} if args.budget else {}
+    if args.profile_only:
+        profile = profile_step(TASKS["default"], args.steps, kwargs)
+        report, text = {"machine": machine(), "profile": profile}, profile_table(profile)
+    else:
+        report = measure(args)
+        text = table(report)
+    name = "vector_throughput" + ("_quick" if args.quick else "")
+    name += "_profile" if args.profile_only else ""
+    atomic_write_text(args.out / f"{name}.json", json.dumps(report, indent=2))
+    atomic_write_text(args.out / f"{name}.md", text)
+    print(text)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ asserted here)."""
 
 import json
 
+import pytest
+
 from benchmarks import batched_envs, checkpoint_memory, env_overhead, step_cost
 
 
@@ -53,3 +55,18 @@ def test_batched_envs_prototype_agrees_and_writes_its_table(tmp_path):
     assert not report["partial"] and set(report["table"]["mixed"]) == {"1", "2"}
     assert report["agreement"]["mixed"]["grouped"]["params_max_abs_diff"] < 1e-5
     assert "| 2 |" in (tmp_path / "batched_envs_table.md").read_text()
+
+
+@pytest.mark.slow
+def test_vector_throughput_profiles_a_batched_step(tmp_path):
+    from benchmarks import vector_throughput
+
+    argv = ["--profile-only", "--steps", "1", "--budget", "6", "--out", str(tmp_path)]
+    vector_throughput.main(argv)
+    report = json.loads((tmp_path / "vector_throughput_profile.json").read_text())
+    parts = report["profile"]["ms_per_batched_step"]
+    assert list(parts) == [label for label, _, _ in vector_throughput.PROFILE_PARTS]
+    step, training = parts["batched step"], parts["training batches"]
+    assert 0 < training < step and 0 < parts["validation and counterfactuals"] < step
+    assert parts["- backward"] > 0 and parts["- optimizer (foreach Adam)"] > 0
+    assert "| batched step |" in (tmp_path / "vector_throughput_profile.md").read_text()
