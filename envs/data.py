@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -92,6 +93,14 @@ class BatchStream:
         self.size, self.batch_size, self.rng, self.device = size, batch_size, rng, device
         self._order = np.empty(0, dtype=np.int64)
         self._pos = 0
+
+    def mark(self) -> tuple[np.ndarray, int, dict[str, Any]]:
+        """Where the stream is: :meth:`restore` goes back there (the same batches again)."""
+        return self._order, self._pos, self.rng.bit_generator.state
+
+    def restore(self, mark: tuple[np.ndarray, int, dict[str, Any]]) -> None:
+        """Go back to ``mark`` (from :meth:`mark`): a failed batch is drawn again."""
+        self._order, self._pos, self.rng.bit_generator.state = mark
 
     def next(self) -> Tensor:
         """The next batch's indices (``batch_size`` of them, on ``device``)."""

@@ -9,9 +9,11 @@ independent networks), and its optimizers step with their own state
 (:func:`~envs.batched.optim.step_all`). An env whose loss stops being finite leaves the group
 for the rest of the step, as the single env stops training there.
 
-Not mapped: the memory governor's out-of-memory retry (one batched step cannot retry one env).
-The governor is still polled per env before every batch, so ``memory_pressure`` and
-checkpointing are observed as in the single env; an out-of-memory error propagates.
+Out of memory: the governor is polled per env before every batch, so ``memory_pressure`` and
+checkpointing are observed as in the single env. A grouped batch holds N envs' activations at
+once; if it runs out of memory anyway, the group finishes the step env by env through the
+single env's own :func:`~envs.stepping.train_batches`, with its retry under checkpointing and,
+failing that, ``oom`` in its stats (the env then prunes its newest seed, as the single env does).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from torch import Tensor
 from envs.batched.grouped_host import GroupedCNN
 from envs.batched.optim import step_all
 from envs.data import BatchStream, Split
-from envs.stepping import SeedMeasurement, TrainStats, measure_seeds
+from envs.stepping import SeedMeasurement, TrainStats, measure_seeds, train_batches
 from kasmina import MorphogeneticModel
 from kasmina.counterfactual import contribution_alphas
 
@@ -55,34 +57,94 @@ def train_group(
     losses: list[list[float]] = [[] for _ in range(n)]
     hits: list[list[Tensor]] = [[] for _ in range(n)]
     active = list(range(n))
-    for _ in range(batches):
+    for done in range(batches):
         if not active:
             break
-        indices = [streams[e].next() for e in active]
-        x = torch.cat([splits[e].x[i] for e, i in zip(active, indices, strict=True)], dim=1)
-        targets = [splits[e].y[i] for e, i in zip(active, indices, strict=True)]
-        optimizers = [_prepare(models[e]) for e in active]
-        logits, _ = GroupedCNN([models[e] for e in active]).forward(x, training=True)
-        per_env = [F.cross_entropy(logits[k], y) for k, y in enumerate(targets)]
-        torch.stack(per_env).sum().backward()  # each env's parameters get its own gradient
-        values = torch.stack([loss.detach() for loss in per_env]).tolist()  # one read
-        right = (logits.detach().argmax(dim=2) == torch.stack(targets)).sum(dim=1)
-        finite = [k for k, v in enumerate(values) if np.isfinite(v)]
-        step_all(opt for k in finite for opt in optimizers[k])
-        for k, e in enumerate(active):
-            models[e].steps_taken += 1
-            losses[e].append(values[k])
-            hits[e].append(right[k])
+        marks = [streams[e].mark() for e in active]
+        try:
+            finite = _grouped_batch(models, splits, streams, active, losses, hits)
+        except torch.OutOfMemoryError:
+            for e, mark in zip(active, marks, strict=True):
+                streams[e].restore(mark)  # the failed batch is drawn again, env by env
+            return _finish_per_env(models, splits, streams, batches - done, losses, hits, active)
         active = [e for k, e in enumerate(active) if k in finite]
     return [_stats(losses[e], hits[e], streams[e].batch_size) for e in range(n)]
 
 
-def _stats(losses: list[float], hits: list[Tensor], batch_size: int) -> TrainStats:
+def _grouped_batch(
+    models: Sequence[MorphogeneticModel],
+    splits: Sequence[Split],
+    streams: Sequence[BatchStream],
+    active: list[int],
+    losses: list[list[float]],
+    hits: list[list[Tensor]],
+) -> list[int]:
+    """One training batch of the ``active`` envs as one grouped network; returns the
+    positions (in ``active``) of the envs whose loss stayed finite."""
+    indices = [streams[e].next() for e in active]
+    x = torch.cat([splits[e].x[i] for e, i in zip(active, indices, strict=True)], dim=1)
+    targets = [splits[e].y[i] for e, i in zip(active, indices, strict=True)]
+    optimizers = [_prepare(models[e]) for e in active]
+    logits, _ = GroupedCNN([models[e] for e in active]).forward(x, training=True)
+    per_env = [F.cross_entropy(logits[k], y) for k, y in enumerate(targets)]
+    torch.stack(per_env).sum().backward()  # each env's parameters get its own gradient
+    values = torch.stack([loss.detach() for loss in per_env]).tolist()  # one read
+    right = (logits.detach().argmax(dim=2) == torch.stack(targets)).sum(dim=1)
+    finite = [k for k, v in enumerate(values) if np.isfinite(v)]
+    step_all(opt for k in finite for opt in optimizers[k])
+    for k, e in enumerate(active):
+        models[e].steps_taken += 1
+        losses[e].append(values[k])
+        hits[e].append(right[k])
+    return finite
+
+
+def _finish_per_env(
+    models: Sequence[MorphogeneticModel],
+    splits: Sequence[Split],
+    streams: Sequence[BatchStream],
+    remaining: int,
+    losses: list[list[float]],
+    hits: list[list[Tensor]],
+    active: list[int],
+) -> list[TrainStats]:
+    """The rest of the step after a grouped batch ran out of memory: each active env trains
+    its ``remaining`` batches alone, one at a time through the single env's own
+    :func:`~envs.stepping.train_batches` (its retry under checkpointing; ``oom`` in the stats
+    if that fails too, with the loss and accuracy of the batches that finished)."""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()  # what the failed grouped batch held
+    for e in active:
+        for optimizer in models[e].optimizers():
+            optimizer.zero_grad(set_to_none=True)  # the failed batch's partial gradients
+    stats = {}
+    for e in active:
+        size = streams[e].batch_size
+        for _ in range(remaining):
+            one = train_batches(models[e], splits[e], streams[e], 1)
+            if one.oom:
+                stats[e] = _stats(losses[e], hits[e], size, oom=True)
+                break
+            losses[e].append(one.loss)
+            hits[e].append(torch.tensor(round(one.accuracy * size)))
+            if not np.isfinite(one.loss):
+                break
+    return [
+        stats.get(e) or _stats(losses[e], hits[e], streams[e].batch_size)
+        for e in range(len(models))
+    ]
+
+
+def _stats(
+    losses: list[float], hits: list[Tensor], batch_size: int, oom: bool = False
+) -> TrainStats:
+    """What :func:`~envs.stepping.train_batches` reports for these batches."""
     seen = len(losses) * batch_size
     accuracy = int(torch.stack(hits).sum()) / seen if seen else float("nan")
     if losses and not np.isfinite(losses[-1]):
         return TrainStats(float("inf"), accuracy, diverged=True, oom=False)
-    return TrainStats(float(np.mean(losses)), accuracy, False, False)
+    loss = float(np.mean(losses)) if losses else float("nan")
+    return TrainStats(loss, accuracy, False, oom)
 
 
 def measure_group(
