@@ -10,33 +10,18 @@ batched env's float tolerance (see the README's "Batched environments").
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 import envs
-from envs.actions import GrowthAction
 from simic.evaluation.report import EvaluatedEpisode
+from simic.evaluation.workers import evaluated_episode
 from simic.policies import make_policy
-from simic.policies.base import WAIT_INDEX, Policy
-from simic.policies.episode import EpisodeResult, episode_result
-
-
-@dataclasses.dataclass
-class _Record:
-    """One episode's running record (what ``run_episode`` keeps)."""
-
-    policy: Policy
-    seed: int
-    vals: list[float]
-    actions: list[int] = dataclasses.field(default_factory=list)
-    rewards: list[float] = dataclasses.field(default_factory=list)
-    events: list[tuple[int, GrowthAction]] = dataclasses.field(default_factory=list)
-    result: EpisodeResult | None = None
+from simic.policies.base import Policy
+from simic.policies.episode import EpisodeRecord, EpisodeResult
 
 
 def play_batched(
@@ -67,7 +52,7 @@ def _play_group(
 
     def done(e: int, result: EpisodeResult) -> None:
         # at once, while env e still holds the episode's grown network (before an autoreset)
-        rows[chunk[e]] = _evaluated(vec.envs[e], result, spec, model_dir, instance)
+        rows[chunk[e]] = evaluated_episode(vec.envs[e], result, spec, model_dir)
 
     try:
         for start in range(0, len(indices), size):
@@ -84,69 +69,30 @@ def play_chunk(
     instance: str | None,
     done: Callable[[int, EpisodeResult], None],
 ) -> list[EpisodeResult]:
-    """One episode per seed (the first ``len(seeds)`` envs), each as ``run_episode`` plays it;
-    ``done(e, result)`` is called as env ``e``'s episode ends (before any autoreset)."""
+    """One episode per seed (the first ``len(seeds)`` envs), each booked as ``run_episode``
+    books it (:class:`~simic.policies.episode.EpisodeRecord`); ``done(e, result)`` is called
+    as env ``e``'s episode ends (before any autoreset)."""
     n = len(seeds)
     seed_list: list[int | None] = [*seeds, *([None] * (vec.num_envs - n))]
     options = None if instance is None else {"instance": instance}
-    obs, infos = vec.reset(seed=seed_list, options=options)
-    records = [_Record(policies[e], seeds[e], [float(infos["val_accuracy"][e])]) for e in range(n)]
-    for record in records:
-        record.policy.reset(record.seed)
-    while any(r.result is None for r in records):
+    obs, _ = vec.reset(seed=seed_list, options=options)
+    records = [EpisodeRecord.start(policies[e], seeds[e], vec.last_infos[e]) for e in range(n)]
+    results: list[EpisodeResult | None] = [None] * n
+    while any(r is None for r in results):
         masks = vec.action_masks()
         actions = np.zeros(vec.num_envs, dtype=np.int64)  # finished and spare envs WAIT
-        for e, record in enumerate(records):
-            if record.result is None:
-                actions[e] = int(record.policy.predict(obs[e], masks[e]))
+        for e in range(n):
+            if results[e] is None:
+                actions[e] = int(policies[e].predict(obs[e], masks[e]))
         steps = vec.step_list(actions)
         obs = np.stack([s[0] for s in steps])
         for e, record in enumerate(records):
-            if record.result is None:
-                _book(vec.envs[e], record, int(actions[e]), steps[e])
-                if record.result is not None:
-                    done(e, record.result)
-    return [r.result for r in records if r.result is not None]
-
-
-def _book(env: envs.GrowthEnv, record: _Record, action: int, step: tuple[Any, ...]) -> None:
-    _, reward, terminated, truncated, info = step
-    if action != WAIT_INDEX and not info["invalid_action"]:
-        record.events.append((len(record.actions), env.decode_action(action)))
-    record.actions.append(action)
-    record.rewards.append(float(reward))
-    record.vals.append(float(info["val_accuracy"]))
-    if terminated or truncated:
-        result = episode_result(
-            record.policy.name,
-            record.seed,
-            record.actions,
-            record.rewards,
-            record.vals,
-            record.events,
-            info,
-        )
-        instance = info.get("instance")
-        record.result = (
-            result if instance is None else dataclasses.replace(result, instance=instance)
-        )
-
-
-def _evaluated(
-    env: envs.GrowthEnv,
-    result: EpisodeResult,
-    spec: str,
-    model_dir: str | None,
-    instance: str | None,
-) -> EvaluatedEpisode:
-    if model_dir is None:
-        return EvaluatedEpisode(result)
-    from simic.evaluation.export import export_grown_model
-    from simic.evaluation.workers import model_path
-
-    path = model_path(model_dir, spec, result.seed, instance)
-    metadata: dict[str, Any] = {"policy": spec, "seed": result.seed}
-    if instance is not None:
-        metadata["instance"] = instance
-    export_grown_model(env, path, metadata=metadata)
-    return EvaluatedEpisode(result, str(Path("models") / path.name))
+            if results[e] is None:
+                _, reward, terminated, truncated, info = steps[e]
+                action = int(actions[e])
+                results[e] = record.add(
+                    vec.envs[e], action, float(reward), terminated or truncated, info
+                )
+                if results[e] is not None:
+                    done(e, results[e])
+    return [r for r in results if r is not None]

@@ -25,7 +25,7 @@ from simic.common.errors import SimicError
 from simic.common.raysupport import ray_session
 from simic.common.signals import deferred_stops, ignore_stops, stops_blocked
 from simic.evaluation.report import EvaluatedEpisode
-from simic.policies import make_policy, run_episode
+from simic.policies import EpisodeResult, make_policy, run_episode
 
 POLL_S = 0.25
 """How often the pool's waiter looks for Ctrl-C or SIGTERM (the delay they can take to act)."""
@@ -58,22 +58,25 @@ def play_episode(
     env, policy = _WORKER_CACHE[key]
     options = None if instance is None else {"instance": instance}
     result = run_episode(env, policy, seed, options)
+    return evaluated_episode(env.unwrapped, result, spec, model_dir)
+
+
+def evaluated_episode(
+    env: Any, result: EpisodeResult, spec: str, model_dir: str | None
+) -> EvaluatedEpisode:
+    """``result`` as a report row; with ``model_dir`` (``--save-model``), ``env``'s grown
+    network (the unwrapped env, still holding the finished episode) is exported first."""
     if model_dir is None:
         return EvaluatedEpisode(result)
     from simic.evaluation.export import export_grown_model
 
-    path = model_path(model_dir, spec, seed, instance)
-    metadata: dict[str, Any] = {"policy": spec, "seed": seed}
-    if instance is not None:
-        metadata["instance"] = instance
-    export_grown_model(env.unwrapped, path, metadata=metadata)
+    where = "" if result.instance is None else f"_{_slug(result.instance)}"
+    path = Path(model_dir) / f"{_slug(spec)}{where}_seed{result.seed}.pt"
+    metadata: dict[str, Any] = {"policy": spec, "seed": result.seed}
+    if result.instance is not None:
+        metadata["instance"] = result.instance
+    export_grown_model(env, path, metadata=metadata)
     return EvaluatedEpisode(result, str(Path("models") / path.name))
-
-
-def model_path(model_dir: str, spec: str, seed: int, instance: str | None) -> Path:
-    """Where ``--save-model`` writes the grown network of one episode."""
-    where = "" if instance is None else f"_{_slug(instance)}"
-    return Path(model_dir) / f"{_slug(spec)}{where}_seed{seed}.pt"
 
 
 def play_jobs(

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
@@ -102,52 +102,72 @@ def run_episode(
     if masks is None:
         raise PolicyError(f"{type(base).__name__} has no action_masks(); use a GrowthEnv")
     observation, info = env.reset(seed=seed, options=None if options is None else dict(options))
-    instance = info.get("instance")
-    policy.reset(seed)
-    actions: list[int] = []
-    rewards: list[float] = []
-    vals = [float(info["val_accuracy"])]
-    events: list[tuple[int, GrowthAction]] = []
+    record = EpisodeRecord.start(policy, seed, info)
     while True:
         seen, mask = observation, masks()
         action = int(policy.predict(seen, mask))
         observation, reward, terminated, truncated, info = env.step(action)
-        if action != WAIT_INDEX and not info["invalid_action"]:
-            events.append((len(actions), base.decode_action(action)))
         if on_step is not None:
-            on_step(Step(len(actions), seen, mask, action, float(reward), info))
-        actions.append(action)
-        rewards.append(float(reward))
-        vals.append(float(info["val_accuracy"]))
-        if terminated or truncated:
-            result = episode_result(policy.name, seed, actions, rewards, vals, events, info)
-            return result if instance is None else dataclasses.replace(result, instance=instance)
+            on_step(Step(len(record.actions), seen, mask, action, float(reward), info))
+        result = record.add(base, action, float(reward), terminated or truncated, info)
+        if result is not None:
+            return result
 
 
-def episode_result(
-    name: str,
-    seed: int,
-    actions: Sequence[int],
-    rewards: Sequence[float],
-    vals: Sequence[float],
-    events: Sequence[tuple[int, GrowthAction]],
-    info: Mapping[str, Any],
-) -> EpisodeResult:
-    """The :class:`EpisodeResult` of a finished episode, from what was recorded step by step
-    (also for loops that step many envs at once, such as a batched evaluation)."""
+@dataclass
+class EpisodeRecord:
+    """What an episode's loop keeps, step by step, until the episode ends.
+
+    :func:`run_episode` keeps one; a loop that steps many envs at once (a batched evaluation)
+    keeps one per env, so every episode is booked the same way.
+    """
+
+    policy: str
+    seed: int
+    vals: list[float]
+    instance: str | None = None
+    actions: list[int] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+    events: list[tuple[int, GrowthAction]] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, policy: Policy, seed: int, info: Mapping[str, Any]) -> EpisodeRecord:
+        """The record of an episode just reset (``info``: the reset's) and reset ``policy``."""
+        policy.reset(seed)
+        return cls(policy.name, seed, [float(info["val_accuracy"])], info.get("instance"))
+
+    def add(
+        self, env: Any, action: int, reward: float, done: bool, info: Mapping[str, Any]
+    ) -> EpisodeResult | None:
+        """Book one step of ``env`` (the unwrapped growth env); the result once ``done``."""
+        if action != WAIT_INDEX and not info["invalid_action"]:
+            self.events.append((len(self.actions), env.decode_action(action)))
+        self.actions.append(action)
+        self.rewards.append(reward)
+        self.vals.append(float(info["val_accuracy"]))
+        if not done:
+            return None
+        result = _result(self, info)
+        return (
+            result if self.instance is None else dataclasses.replace(result, instance=self.instance)
+        )
+
+
+def _result(record: EpisodeRecord, info: Mapping[str, Any]) -> EpisodeResult:
+    rewards = record.rewards
     return EpisodeResult(
-        policy=name,
-        seed=seed,
-        actions=tuple(actions),
+        policy=record.policy,
+        seed=record.seed,
+        actions=tuple(record.actions),
         rewards=tuple(rewards),
         return_=math.fsum(rewards),
         test_accuracy=float(info.get("test_accuracy", math.nan)),
-        val_accuracies=tuple(vals),
+        val_accuracies=tuple(record.vals),
+        events=tuple(record.events),
         param_growth=float(info["param_growth"]),
         params=int(info["params"]),
         seeds_germinated=int(info["seeds_germinated"]),
         seeds_fossilized=int(info["seeds_fossilized"]),
         seeds_pruned=int(info["seeds_pruned"]),
-        events=tuple(events),
         diverged=bool(info["diverged"]),
     )
