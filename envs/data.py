@@ -28,7 +28,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -94,13 +93,15 @@ class BatchStream:
         self._order = np.empty(0, dtype=np.int64)
         self._pos = 0
 
-    def mark(self) -> tuple[np.ndarray, int, dict[str, Any]]:
-        """Where the stream is: :meth:`restore` goes back there (the same batches again)."""
-        return self._order, self._pos, self.rng.bit_generator.state
+    def unread(self) -> None:
+        """Take back the batch :meth:`next` just gave: the next call gives it again.
 
-    def restore(self, mark: tuple[np.ndarray, int, dict[str, Any]]) -> None:
-        """Go back to ``mark`` (from :meth:`mark`): a failed batch is drawn again."""
-        self._order, self._pos, self.rng.bit_generator.state = mark
+        Its indices stay in the order (an epoch's permutation, once drawn, is kept), so the
+        stream and its generator go on exactly as if the batch had been used.
+        """
+        if self._pos < self.batch_size:
+            raise RuntimeError("unread() follows a next(): there is no batch to take back")
+        self._pos -= self.batch_size
 
     def next(self) -> Tensor:
         """The next batch's indices (``batch_size`` of them, on ``device``)."""

@@ -145,8 +145,7 @@ def _recorder(model: SlottedModel, slot_id: str, seen: Seen) -> Callable[[Tensor
         if not slot.runs_seed(override) or slot.seed is None:
             seen[slot_id] = (h, None)
             return h
-        incubating = slot.stage is SeedStage.TRAINING and override is None
-        s = slot.seed(h.detach() if incubating else h)
+        s = slot.seed(slot.seed_input(h, override))
         seen[slot_id] = (h, s)
         return slot.mix(h, s, override)
 

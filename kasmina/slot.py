@@ -171,13 +171,21 @@ class SeedSlot(nn.Module):
         """Whether the slot's output under alpha ``override`` involves its seed (else it is h)."""
         return self.seed is not None and self.stage is not SeedStage.GERMINATED and override != 0.0
 
+    def seed_input(self, h: Tensor, override: float | None) -> Tensor:
+        """What the seed runs on: ``h``, detached while it incubates (TRAINING, no override),
+        so the host's loss trains the seed without the seed's gradient reaching the host."""
+        return h.detach() if self._incubating(override) else h
+
+    def _incubating(self, override: float | None) -> bool:
+        return self.stage is SeedStage.TRAINING and override is None
+
     def mix(self, h: Tensor, s: Tensor, override: float | None) -> Tensor:
         """The slot's output from its input ``h`` and the seed's output ``s`` on it.
 
         Split from :meth:`forward` so that a caller who already has ``s`` (a counterfactual pass
         sharing the plain pass's features) gets the same output without running the seed again.
         """
-        if self.stage is SeedStage.TRAINING and override is None:
+        if self._incubating(override):
             return h + (s - s.detach())
         alpha = self.alpha if override is None else override
         if self.stage is SeedStage.FOSSILIZED and alpha == 1.0:
@@ -189,5 +197,4 @@ class SeedSlot(nn.Module):
         if not self.runs_seed(override):
             return h
         assert self.seed is not None  # runs_seed checked it
-        incubating = self.stage is SeedStage.TRAINING and override is None
-        return self.mix(h, self.seed(h.detach() if incubating else h), override)
+        return self.mix(h, self.seed(self.seed_input(h, override)), override)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from kasmina import SeedSlot, SeedStage
+from kasmina import SeedSlot
 
 SeedKey = tuple[object, ...]
 
@@ -61,10 +61,7 @@ def seed_key(slot: SeedSlot, x: Tensor) -> SeedKey | None:
 
 def run_group(slots: Sequence[SeedSlot], parts: Sequence[Tensor]) -> list[Tensor]:
     """Each slot's output on its input part, the seeds run as one grouped module."""
-    inputs = [
-        h.detach() if slot.stage is SeedStage.TRAINING and slot.alpha_override is None else h
-        for slot, h in zip(slots, parts, strict=True)
-    ]
+    inputs = [slot.seed_input(h, slot.alpha_override) for slot, h in zip(slots, parts, strict=True)]
     x = torch.cat(inputs, dim=1)
     bodies = [slot.seed.body for slot in slots]  # type: ignore[union-attr]
     out = x

@@ -60,12 +60,12 @@ def train_group(
     for done in range(batches):
         if not active:
             break
-        marks = [streams[e].mark() for e in active]
+        indices = [streams[e].next() for e in active]
         try:
-            finite = _grouped_batch(models, splits, streams, active, losses, hits)
+            finite = _grouped_batch(models, splits, indices, active, losses, hits)
         except torch.OutOfMemoryError:
-            for e, mark in zip(active, marks, strict=True):
-                streams[e].restore(mark)  # the failed batch is drawn again, env by env
+            for e in active:
+                streams[e].unread()  # the failed batch is drawn again, env by env
             return _finish_per_env(models, splits, streams, batches - done, losses, hits, active)
         active = [e for k, e in enumerate(active) if k in finite]
     return [_stats(losses[e], hits[e], streams[e].batch_size) for e in range(n)]
@@ -74,14 +74,13 @@ def train_group(
 def _grouped_batch(
     models: Sequence[MorphogeneticModel],
     splits: Sequence[Split],
-    streams: Sequence[BatchStream],
+    indices: Sequence[Tensor],
     active: list[int],
     losses: list[list[float]],
     hits: list[list[Tensor]],
 ) -> list[int]:
-    """One training batch of the ``active`` envs as one grouped network; returns the
-    positions (in ``active``) of the envs whose loss stayed finite."""
-    indices = [streams[e].next() for e in active]
+    """One training batch (``indices``, per active env) of the ``active`` envs as one grouped
+    network; returns the positions (in ``active``) of the envs whose loss stayed finite."""
     x = torch.cat([splits[e].x[i] for e, i in zip(active, indices, strict=True)], dim=1)
     targets = [splits[e].y[i] for e, i in zip(active, indices, strict=True)]
     optimizers = [_prepare(models[e]) for e in active]

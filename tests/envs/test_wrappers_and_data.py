@@ -5,11 +5,12 @@ import random
 
 import numpy as np
 import pytest
+import torch
 from gymnasium.utils.env_checker import check_env
 
 import envs
 from envs import data as env_data
-from envs.data import load_digits, load_mnist1d
+from envs.data import BatchStream, load_digits, load_mnist1d
 from kasmina import UnknownChoiceError
 from tests.envs.helpers import act, make
 
@@ -135,3 +136,22 @@ def test_a_data_dir_that_is_a_file_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("SIMIC_CACHE_DIR", str(file))
     with pytest.raises(env_data.DataUnavailableError, match="is a file, not a folder"):
         load_mnist1d()
+
+
+def test_an_unread_batch_comes_again_and_the_stream_goes_on_unchanged():
+
+    def stream() -> BatchStream:
+        return BatchStream(10, 4, np.random.default_rng(3), torch.device("cpu"))
+
+    taken, twin = stream(), stream()
+    expected = [twin.next() for _ in range(6)]  # crosses epochs (10 indices, batches of 4)
+    got = []
+    for k in range(6):
+        batch = taken.next()
+        if k in (2, 3):  # batch 2 straddles the first epoch's end
+            taken.unread()
+            assert torch.equal(taken.next(), batch)
+        got.append(batch)
+    assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
+    with pytest.raises(RuntimeError, match="follows a next"):
+        stream().unread()
