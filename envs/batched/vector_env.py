@@ -147,7 +147,7 @@ class BatchedGrowthEnv(VectorEnv):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         results = self.step_list(actions)
         return (
-            np.stack([r[0] for r in results]),
+            self._obs.copy(),  # step_list stacked them
             np.array([r[1] for r in results], dtype=np.float64),
             np.array([r[2] for r in results], dtype=bool),
             np.array([r[3] for r in results], dtype=bool),

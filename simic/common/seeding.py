@@ -19,6 +19,11 @@ EVALUATION_SEED_LIMIT = TRAINING_SEEDS[0]
 """Evaluation seeds stay below this, so they never meet a training episode."""
 
 
+def next_training_seed(rng: np.random.Generator) -> int:
+    """The next training episode's seed from ``rng`` (what :class:`TrainingSeeds` resets with)."""
+    return int(rng.integers(*TRAINING_SEEDS))
+
+
 def draw_training_seeds(rng: np.random.Generator, count: int) -> list[int]:
     """``count`` episode seeds from :data:`TRAINING_SEEDS`, drawn from ``rng``."""
     return [int(s) for s in rng.integers(*TRAINING_SEEDS, count)]
@@ -54,7 +59,7 @@ class TrainingSeeds(gym.Wrapper, gym.utils.RecordConstructorArgs):
     ) -> tuple[Any, dict[str, Any]]:
         if seed is not None:
             self._rng = np.random.default_rng(seed)
-        self.last_seed = int(self._rng.integers(*TRAINING_SEEDS))
+        self.last_seed = next_training_seed(self._rng)
         return self.env.reset(seed=self.last_seed, options=options)
 
 

@@ -21,7 +21,14 @@ from __future__ import annotations
 
 from simic.common.printing import Printer
 from simic.training import sb3
-from simic.training.config import ENGINES, RESUMABLE, Engine, PPOConfig, TrainConfig
+from simic.training.config import (
+    ENGINES,
+    RESUMABLE,
+    Engine,
+    PPOConfig,
+    TrainConfig,
+    Vectorization,
+)
 from simic.training.runs import TrainResult, check_run_folder, load_run_config
 
 __all__ = [
@@ -31,6 +38,7 @@ __all__ = [
     "PPOConfig",
     "TrainConfig",
     "TrainResult",
+    "Vectorization",
     "check_run_folder",
     "load_run_config",
     "train",

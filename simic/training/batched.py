@@ -27,7 +27,7 @@ import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
 import envs
-from simic.common.seeding import TRAINING_SEEDS
+from simic.common.seeding import next_training_seed
 
 
 class BatchedVecEnv(VecEnv):
@@ -70,7 +70,7 @@ class BatchedVecEnv(VecEnv):
     def _reset_envs(self, mask: np.ndarray) -> np.ndarray:
         # Only the envs reset draw their next episode seed, as each TrainingSeeds wrapper does.
         seeds = [
-            int(rng.integers(*TRAINING_SEEDS)) if m else None
+            next_training_seed(rng) if m else None
             for rng, m in zip(self._rngs, mask, strict=True)
         ]
         obs, _ = self.batched.reset(seed=seeds, options={"reset_mask": mask})

@@ -43,7 +43,17 @@ class Engine(StrEnum):
 
 ENGINES = tuple(engine.value for engine in Engine)
 """The engines' names, in the order ``--help`` lists them."""
-VECTORIZATIONS = ("subprocess", "batched")
+
+
+class Vectorization(StrEnum):
+    """How an sb3 run's ``n_envs`` environments run: one ``SubprocVecEnv`` process each, or
+    batched (:class:`envs.BatchedGrowthEnv`, optionally split over ``batched_workers``)."""
+
+    SUBPROCESS = "subprocess"
+    BATCHED = "batched"
+
+
+VECTORIZATIONS = tuple(mode.value for mode in Vectorization)
 """The values of ``TrainConfig.vectorization``."""
 
 ADDED_SETTINGS: dict[str, Any] = {"vectorization": "subprocess", "batched_workers": 1}
@@ -278,9 +288,10 @@ class TrainConfig:
         object.__setattr__(self, "engine", Engine(self.engine))  # dispatch on the enum
         if self.vectorization not in VECTORIZATIONS:
             raise UnknownChoiceError("vectorization", self.vectorization, VECTORIZATIONS)
-        if self.vectorization == "batched":
+        object.__setattr__(self, "vectorization", Vectorization(self.vectorization))
+        if self.vectorization is Vectorization.BATCHED:
             _check_batchable(self.env, self.engine)
-        if self.batched_workers > 1 and self.vectorization != "batched":
+        if self.batched_workers > 1 and self.vectorization is not Vectorization.BATCHED:
             raise SimicError("batched_workers splits a batched env; add --vectorization batched")
         if self.batched_workers > self.n_envs:
             raise SimicError(

@@ -60,7 +60,7 @@ from simic.training import context_features, warmstart
 from simic.training.batched import BatchedVecEnv
 from simic.training.batched_workers import SplitBatchedVecEnv
 from simic.training.callbacks import AtomicCheckpoint, atomic_save_model, held_out_evaluation
-from simic.training.config import ADDED_SETTINGS, Engine, TrainConfig
+from simic.training.config import ADDED_SETTINGS, Engine, TrainConfig, Vectorization
 from simic.training.runs import TrainResult, check_run_folder
 
 
@@ -95,7 +95,7 @@ def _worker_env(env_id: str, kwargs: dict[str, Any]) -> gym.Env:
 
 
 def build_vec_env(config: TrainConfig) -> VecEnv:
-    if config.vectorization == "batched":
+    if config.vectorization is Vectorization.BATCHED:
         kwargs = dict(config.env_kwargs)
         if config.batched_workers == 1:
             vec: VecEnv = BatchedVecEnv(config.env, config.n_envs, kwargs)
