@@ -259,12 +259,10 @@ class MorphogeneticModel(nn.Module):
         """A JSON-serialisable description of every slot's lifecycle state, by slot id.
 
         With :meth:`state_dict` it is everything needed to rebuild the grown model
-        (:meth:`restore_seeds`). Every entry has ``stage`` (a :class:`SeedStage` name),
-        ``blueprint`` (``None`` when DORMANT; PRUNED and EMBARGOED slots keep the name) and
-        ``ticks_in_stage``; slots that hold a seed (GERMINATED, TRAINING, BLENDING, HOLDING,
-        FOSSILIZED) add ``alpha`` and ``seed_kwargs``, the keywords given to :meth:`germinate`
-        (not the host's automatic ones). Not described: optimizer state and the model's seed
-        generator, so a restored model's later germinations draw different initial weights.
+        (:meth:`restore_seeds`); the entries are :mod:`kasmina.description`'s (``seed_kwargs``:
+        the keywords given to :meth:`germinate`, not the host's automatic ones). Not described:
+        optimizer state and the model's seed generator, so a restored model's later
+        germinations draw different initial weights.
 
         Raises:
             KasminaError: if a seed keyword is not a JSON scalar (str, int, float, bool, None).
