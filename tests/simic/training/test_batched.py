@@ -21,6 +21,7 @@ from simic.training import TrainConfig
 from simic.training.batched import BatchedVecEnv
 from simic.training.batched_workers import SplitBatchedVecEnv
 from simic.training.config import ADDED_SETTINGS
+from tests.envs.helpers import BATCHED_ATOL, BATCHED_RTOL
 from tests.simic.helpers import SMALL
 
 ENV = "simic/Grow-MNIST1D-v0"
@@ -31,6 +32,17 @@ def _worker() -> TrainingSeeds:
     return TrainingSeeds(Monitor(make_env(ENV, KWARGS)))
 
 
+def _step_alike(vec, reference, actions):
+    """Step both VecEnvs; observations and rewards agree within the batched tolerance, dones
+    exactly. Returns both steps' infos."""
+    obs, rewards, dones, infos = vec.step(actions)
+    obs_r, rewards_r, dones_r, infos_r = reference.step(actions)
+    np.testing.assert_allclose(obs, obs_r, rtol=BATCHED_RTOL, atol=BATCHED_ATOL)
+    np.testing.assert_allclose(rewards, rewards_r, rtol=BATCHED_RTOL, atol=BATCHED_ATOL)
+    np.testing.assert_array_equal(dones, dones_r)
+    return infos, infos_r
+
+
 def test_adapter_plays_what_dummy_vec_env_of_training_envs_plays() -> None:
     """Seeds, SB3 autoreset, terminal_observation, Monitor's episode info and masks."""
     batched = BatchedVecEnv(ENV, 2, KWARGS)
@@ -39,17 +51,14 @@ def test_adapter_plays_what_dummy_vec_env_of_training_envs_plays() -> None:
     np.testing.assert_array_equal(batched.reset(), dummy.reset())
     np.testing.assert_array_equal(get_action_masks(batched), get_action_masks(dummy))
     for _ in range(5):  # two episodes and a bit: one autoreset each
-        actions = np.zeros(2, dtype=int)
-        obs, rewards, dones, infos = batched.step(actions)
-        obs_d, rewards_d, dones_d, infos_d = dummy.step(actions)
-        np.testing.assert_allclose(obs, obs_d, rtol=1e-4, atol=1e-5)
-        np.testing.assert_allclose(rewards, rewards_d, rtol=1e-4, atol=1e-5)
-        np.testing.assert_array_equal(dones, dones_d)
+        infos, infos_d = _step_alike(batched, dummy, np.zeros(2, dtype=int))
         for info, info_d in zip(infos, infos_d, strict=True):
             assert ("terminal_observation" in info) == ("terminal_observation" in info_d)
             if "episode" in info_d:
                 assert info["episode"]["l"] == info_d["episode"]["l"]
-                assert info["episode"]["r"] == pytest.approx(info_d["episode"]["r"], abs=1e-5)
+                assert info["episode"]["r"] == pytest.approx(
+                    info_d["episode"]["r"], abs=BATCHED_ATOL
+                )
     assert batched.env_method("action_masks", indices=[1])[0].shape == (13,)
     assert batched.get_attr("task")[0].name == "mnist1d"
     batched.close(), dummy.close()
@@ -101,16 +110,11 @@ def test_split_over_workers_plays_what_one_process_plays() -> None:
     split = SplitBatchedVecEnv(ENV, 3, 2, KWARGS)
     try:
         one.seed(9), split.seed(9)
-        np.testing.assert_allclose(split.reset(), one.reset(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(split.reset(), one.reset(), rtol=BATCHED_RTOL, atol=BATCHED_ATOL)
         np.testing.assert_array_equal(get_action_masks(split), get_action_masks(one))
         assert split.get_attr("task", indices=[2])[0].name == "mnist1d"
         for _ in range(3):
-            actions = np.zeros(3, dtype=int)
-            obs, rewards, dones, infos = split.step(actions)
-            obs_1, rewards_1, dones_1, infos_1 = one.step(actions)
-            np.testing.assert_allclose(obs, obs_1, rtol=1e-4, atol=1e-5)
-            np.testing.assert_allclose(rewards, rewards_1, rtol=1e-4, atol=1e-5)
-            np.testing.assert_array_equal(dones, dones_1)
+            infos, infos_1 = _step_alike(split, one, np.zeros(3, dtype=int))
             assert [("episode" in i) for i in infos] == [("episode" in i) for i in infos_1]
     finally:
         split.close(), one.close()
