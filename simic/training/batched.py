@@ -70,8 +70,7 @@ class BatchedVecEnv(VecEnv):
     def _reset_envs(self, mask: np.ndarray) -> np.ndarray:
         # Only the envs reset draw their next episode seed, as each TrainingSeeds wrapper does.
         seeds = [
-            next_training_seed(rng) if m else None
-            for rng, m in zip(self._rngs, mask, strict=True)
+            next_training_seed(rng) if m else None for rng, m in zip(self._rngs, mask, strict=True)
         ]
         obs, _ = self.batched.reset(seed=seeds, options={"reset_mask": mask})
         for e in np.flatnonzero(mask):
