@@ -12,11 +12,12 @@ for two actors (``random``: masked uniformly random actions, what an untrained P
 ``heuristic``: the hand-written controller) on the default task and on the training family.
 Then ``simic train`` steps per second for ``--vectorization subprocess`` (2 envs x 128 steps per
 rollout), ``batched`` (8 envs x 32 steps: the same 256-sample rollout and learner settings) and
-``batched_x2`` (the same 8 envs as ``--batched-workers 2``).
+``batched_x2`` (8 envs x 32 steps and 16 envs x 16 steps, as ``--batched-workers 2``).
 With CUDA available it adds ``batched`` on the GPU at N up to 256. Last, a profile of one
-batched step at N = 8 (random actions, default task): where its time goes (training batches,
-host forward, seeds, backward, optimizer, validation), from ``cProfile``'s cumulative times, so
-a missed target names the part that holds it back. Writes ``results/vector_throughput.json``
+batched step at N = 8 and 32 (random actions, default task): where its time goes (training
+batches, host forward, seeds, backward, optimizer, validation) from ``cProfile``'s cumulative
+times, and the costliest torch operators from ``torch.profiler``, so a missed target names the
+part that holds it back. Writes ``results/vector_throughput.json``
 (raw numbers, settings, machine load) and ``results/vector_throughput.md`` (the table with
 ratios to ``subproc2``, and the profile); ``--profile-only`` measures and writes the profile
 alone (``results/vector_throughput_profile.{json,md}``).
@@ -58,6 +59,7 @@ from simic.policies import make_policy
 RESULTS = Path(__file__).resolve().parent / "results"
 TASKS = {"default": "simic/Grow-MNIST1D-v0", "family": "simic/Grow-Family-v0"}
 SIZES = (1, 2, 4, 8, 16, 32)
+ROLLOUT = 256  # samples per PPO rollout in every ``simic train`` mode
 GPU_SIZES = (8, 32, 64, 128, 256)
 
 Actor = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -165,12 +167,17 @@ def _timed(step: Callable[[], None], steps: int, per_call: int, warmup: int = 2)
 
 
 # ----------------------------------------------------------------------------------- training
-def train_rate(env_id: str, mode: str, timesteps: int, kwargs: dict[str, Any]) -> float:
+TRAIN_MODES = (("subprocess", 2, 1), ("batched", 8, 1), ("batched_x2", 8, 2), ("batched_x2", 16, 2))
+"""``simic train`` runs compared: (label, ``--n-envs``, ``--batched-workers``); every one
+collects 256-sample rollouts (``n_steps = 256 / n_envs``) with the same learner settings."""
+
+
+def train_rate(
+    env_id: str, mode: str, n_envs: int, workers: int, timesteps: int, kwargs: dict[str, Any]
+) -> float:
     """``simic train`` env steps per second (PPO updates included), same rollout size."""
     from simic.training import TrainConfig, train
 
-    n_envs, n_steps = (2, 128) if mode == "subprocess" else (8, 32)
-    workers = 2 if mode == "batched_x2" else 1
     with tempfile.TemporaryDirectory() as folder:
         config = TrainConfig.from_mapping(
             {
@@ -184,7 +191,7 @@ def train_rate(env_id: str, mode: str, timesteps: int, kwargs: dict[str, Any]) -
                 "eval_every": 0,
                 "checkpoint_every": timesteps,
                 "progress_bar": False,
-                "ppo": {"n_steps": n_steps, "batch_size": 64},
+                "ppo": {"n_steps": ROLLOUT // n_envs, "batch_size": 64},
             }
         )
         started = time.perf_counter()
@@ -193,7 +200,7 @@ def train_rate(env_id: str, mode: str, timesteps: int, kwargs: dict[str, Any]) -
 
 
 # ----------------------------------------------------------------------------------- profile
-PROFILE_N = 8
+PROFILE_SIZES = (8, 32)
 PROFILE_PARTS = (  # (label, file suffix, function): cumulative time per batched step
     ("batched step", "envs/batched/vector_env.py", "step"),
     ("training batches", "envs/batched/work.py", "train_group"),
@@ -203,22 +210,27 @@ PROFILE_PARTS = (  # (label, file suffix, function): cumulative time per batched
     ("validation and counterfactuals", "envs/batched/work.py", "measure_group"),
     ("seeds' forward (in training and validation)", "kasmina/blueprints/base.py", "forward"),
 )
+TOP_OPS = 8  # torch operators listed by self time
 
 
-def profile_step(env_id: str, steps: int, kwargs: dict[str, Any], n: int = PROFILE_N) -> dict:
-    """Milliseconds per batched step (N envs, masked random actions) spent in each of
-    :data:`PROFILE_PARTS`, from ``cProfile`` (which adds some overhead of its own)."""
+def profile_step(env_id: str, steps: int, kwargs: dict[str, Any], n: int) -> dict:
+    """Where a batched step (N envs, masked random actions) spends its time: milliseconds per
+    batched step in each of :data:`PROFILE_PARTS` (``cProfile``'s cumulative times), and the
+    share of CPU time of the :data:`TOP_OPS` costliest torch operators (``torch.profiler``'s
+    self times, a second pass: each profiler adds overhead of its own)."""
     vec = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
     actor = make_actor("random", env_id, n, 0)
     obs, _ = vec.reset(seed=0)
+
+    def play() -> None:
+        nonlocal obs
+        for _ in range(steps):
+            obs, *_ = vec.step(actor(obs, vec.action_masks()))
+
     for _ in range(2):  # warm-up: first germinations, allocator
         obs, *_ = vec.step(actor(obs, vec.action_masks()))
     profile = cProfile.Profile()
-    profile.enable()
-    for _ in range(steps):
-        obs, *_ = vec.step(actor(obs, vec.action_masks()))
-    profile.disable()
-    vec.close()
+    profile.runcall(play)
     stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
     parts = {}
     for label, suffix, function in PROFILE_PARTS:
@@ -227,7 +239,13 @@ def profile_step(env_id: str, steps: int, kwargs: dict[str, Any], n: int = PROFI
             if name == function and file.endswith(suffix)
         )  # fmt: skip
         parts[label] = 1000 * total / steps
-    return {"env": env_id, "n": n, "steps": steps, "ms_per_batched_step": parts}
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as ops:
+        play()
+    vec.close()
+    events = sorted(ops.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    total = sum(e.self_cpu_time_total for e in events)
+    top = {e.key: e.self_cpu_time_total / total for e in events[:TOP_OPS]}
+    return {"env": env_id, "n": n, "steps": steps, "ms_per_batched_step": parts, "top_ops": top}
 
 
 def profile_table(profile: dict[str, Any]) -> str:
@@ -240,6 +258,9 @@ def profile_table(profile: dict[str, Any]) -> str:
     ]
     for part, ms in profile["ms_per_batched_step"].items():
         lines.append(f"| {part} | {ms:.1f} | {ms / profile['n']:.2f} |")
+    lines += ["", "| torch operator (torch.profiler) | share of CPU time |", "|---|---:|"]
+    for op, share in profile.get("top_ops", {}).items():
+        lines.append(f"| `{op}` | {100 * share:.1f}% |")
     return "\n".join(lines) + "\n"
 
 
@@ -258,12 +279,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         {
             "task": task,
             "mode": mode,
-            "steps_per_s": train_rate(env_id, mode, args.train_timesteps, kwargs),
+            "n": n,
+            "workers": workers,
+            "steps_per_s": train_rate(env_id, mode, n, workers, args.train_timesteps, kwargs),
         }
         for task, env_id in TASKS.items()
-        for mode in ("subprocess", "batched", "batched_x2")
+        for mode, n, workers in TRAIN_MODES
     ]  # one after the other, so each has the machine to itself
-    profile = profile_step(TASKS["default"], args.steps, kwargs)
+    profile = [profile_step(TASKS["default"], args.steps, kwargs, n) for n in PROFILE_SIZES]
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     return {
         "settings": settings,
@@ -332,8 +355,8 @@ def table(report: dict[str, Any]) -> str:
             f"| {row['task']} | {row['actor']} | {row['mode']} | {row['n']} | "
             f"{row['steps_per_s']:.1f} | {row['steps_per_s'] / ref:.2f}x |"
         )
-    lines += ["", "## simic train (same 256-sample rollout, same learner)", ""]
-    lines += ["| task | vectorization | steps/s | x subprocess |", "|---|---|---:|---:|"]
+    lines += ["", f"## simic train (same {ROLLOUT}-sample rollout, same learner)", ""]
+    lines += ["| task | vectorization | N | steps/s | x subprocess |", "|---|---|---:|---:|---:|"]
     for row in report["train"]:
         ref = next(
             r["steps_per_s"]
@@ -341,11 +364,12 @@ def table(report: dict[str, Any]) -> str:
             if (r["task"], r["mode"]) == (row["task"], "subprocess")
         )
         lines.append(
-            f"| {row['task']} | {row['mode']} | {row['steps_per_s']:.1f} | "
+            f"| {row['task']} | {row['mode']} | {row.get('n', '')} | {row['steps_per_s']:.1f} | "
             f"{row['steps_per_s'] / ref:.2f}x |"
         )
     text = "\n".join(lines) + "\n"
-    return text + ("\n" + profile_table(report["profile"]) if "profile" in report else "")
+    profiles = report.get("profile", [])
+    return text + "".join("\n" + profile_table(p) for p in profiles)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -363,8 +387,9 @@ def main(argv: list[str] | None = None) -> None:
         args.steps, args.budget, args.train_timesteps = 2, args.budget or 3, 256
     kwargs = {"budget": args.budget} if args.budget else {}
     if args.profile_only:
-        profile = profile_step(TASKS["default"], args.steps, kwargs)
-        report, text = {"machine": machine(), "profile": profile}, profile_table(profile)
+        profile = [profile_step(TASKS["default"], args.steps, kwargs, n) for n in PROFILE_SIZES]
+        report = {"machine": machine(), "profile": profile}
+        text = "".join(profile_table(p) for p in profile)
     else:
         report = measure(args)
         text = table(report)

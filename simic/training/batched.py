@@ -114,6 +114,9 @@ class BatchedVecEnv(VecEnv):
             return range(self.num_envs)
         return [indices] if isinstance(indices, int) else indices
 
+    def has_attr(self, attr_name: str) -> bool:
+        return hasattr(self.unwrapped_envs[0], attr_name)  # the envs share one class
+
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
         return [getattr(self.unwrapped_envs[e], attr_name) for e in self._targets(indices)]
 

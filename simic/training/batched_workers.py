@@ -38,6 +38,8 @@ def _serve(remote: Connection, env_id: str, num_envs: int, kwargs: dict[str, Any
             remote.send(vec.step(data))
         elif command == "spaces":
             remote.send((vec.observation_space, vec.action_space))
+        elif command == "has_attr":
+            remote.send(vec.has_attr(data))
         else:  # get_attr, set_attr, env_method
             name, args, kwargs_ = data
             remote.send(getattr(vec, command)(name, *args, **kwargs_))
@@ -118,6 +120,13 @@ class SplitBatchedVecEnv(VecEnv):
                 self.remotes[w].send((command, (args[0], args[1:], {**kwargs, "indices": local})))
                 out += self.remotes[w].recv() or []
         return out
+
+    def has_attr(self, attr_name: str) -> bool:
+        # VecEnv.has_attr fetches the attribute from every env; MaskablePPO asks for
+        # "action_masks" every rollout, and a bound method pickles its whole env (the model's
+        # tensors, shared by file descriptor): measured 0.33 s per rollout at 16 envs.
+        self.remotes[0].send(("has_attr", attr_name))
+        return bool(self.remotes[0].recv())
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
         return self._call("get_attr", indices, attr_name)

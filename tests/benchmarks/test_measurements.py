@@ -64,9 +64,16 @@ def test_vector_throughput_profiles_a_batched_step(tmp_path):
     argv = ["--profile-only", "--steps", "1", "--budget", "6", "--out", str(tmp_path)]
     vector_throughput.main(argv)
     report = json.loads((tmp_path / "vector_throughput_profile.json").read_text())
-    parts = report["profile"]["ms_per_batched_step"]
-    assert list(parts) == [label for label, _, _ in vector_throughput.PROFILE_PARTS]
-    step, training = parts["batched step"], parts["training batches"]
-    assert 0 < training < step and 0 < parts["validation and counterfactuals"] < step
-    assert parts["- backward"] > 0 and parts["- optimizer (foreach Adam)"] > 0
-    assert "| batched step |" in (tmp_path / "vector_throughput_profile.md").read_text()
+    profiles = report["profile"]
+    assert [p["n"] for p in profiles] == list(vector_throughput.PROFILE_SIZES)
+    for profile in profiles:
+        parts = profile["ms_per_batched_step"]
+        assert list(parts) == [label for label, _, _ in vector_throughput.PROFILE_PARTS]
+        step, training = parts["batched step"], parts["training batches"]
+        assert 0 < training < step and 0 < parts["validation and counterfactuals"] < step
+        assert parts["- backward"] > 0 and parts["- optimizer (foreach Adam)"] > 0
+        shares = profile["top_ops"]
+        assert len(shares) == vector_throughput.TOP_OPS and 0 < sum(shares.values()) <= 1
+        assert any("conv" in op for op in shares)  # the CNN's kernels are among the costliest
+    text = (tmp_path / "vector_throughput_profile.md").read_text()
+    assert text.count("| batched step |") == len(profiles) and "| torch operator" in text

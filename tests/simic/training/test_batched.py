@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from sb3_contrib.common.maskable.utils import get_action_masks
+from sb3_contrib.common.maskable.utils import get_action_masks, is_masking_supported
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -113,6 +113,9 @@ def test_split_over_workers_plays_what_one_process_plays() -> None:
         np.testing.assert_allclose(split.reset(), one.reset(), rtol=BATCHED_RTOL, atol=BATCHED_ATOL)
         np.testing.assert_array_equal(get_action_masks(split), get_action_masks(one))
         assert split.get_attr("task", indices=[2])[0].name == "mnist1d"
+        # MaskablePPO asks every rollout; answered by one worker, without pickling any env
+        assert is_masking_supported(split) and is_masking_supported(one)
+        assert not split.has_attr("no_such_attribute") and not one.has_attr("no_such_attribute")
         for _ in range(3):
             infos, infos_1 = _step_alike(split, one, np.zeros(3, dtype=int))
             assert [("episode" in i) for i in infos] == [("episode" in i) for i in infos_1]
