@@ -211,6 +211,7 @@ PROFILE_PARTS = (  # (label, file suffix, function): cumulative time per batched
     ("seeds' forward (in training and validation)", "kasmina/blueprints/base.py", "forward"),
 )
 TOP_OPS = 8  # torch operators listed by self time
+OPS_STEPS = 4  # batched steps under torch.profiler (40 at N = 32 took 24 GB)
 
 
 def profile_step(env_id: str, steps: int, kwargs: dict[str, Any], n: int) -> dict:
@@ -222,15 +223,15 @@ def profile_step(env_id: str, steps: int, kwargs: dict[str, Any], n: int) -> dic
     actor = make_actor("random", env_id, n, 0)
     obs, _ = vec.reset(seed=0)
 
-    def play() -> None:
+    def play(count: int) -> None:
         nonlocal obs
-        for _ in range(steps):
+        for _ in range(count):
             obs, *_ = vec.step(actor(obs, vec.action_masks()))
 
     for _ in range(2):  # warm-up: first germinations, allocator
         obs, *_ = vec.step(actor(obs, vec.action_masks()))
     profile = cProfile.Profile()
-    profile.runcall(play)
+    profile.runcall(play, steps)
     stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
     parts = {}
     for label, suffix, function in PROFILE_PARTS:
@@ -240,12 +241,18 @@ def profile_step(env_id: str, steps: int, kwargs: dict[str, Any], n: int) -> dic
         )  # fmt: skip
         parts[label] = 1000 * total / steps
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as ops:
-        play()
+        play(min(steps, OPS_STEPS))  # every op's events are kept: memory grows with the steps
     vec.close()
     events = sorted(ops.key_averages(), key=lambda e: -e.self_cpu_time_total)
     total = sum(e.self_cpu_time_total for e in events)
     top = {e.key: e.self_cpu_time_total / total for e in events[:TOP_OPS]}
-    return {"env": env_id, "n": n, "steps": steps, "ms_per_batched_step": parts, "top_ops": top}
+    return {
+        "env": env_id,
+        "n": n,
+        "steps": steps,
+        "ms_per_batched_step": parts,
+        "top_ops": top,
+    }
 
 
 def profile_table(profile: dict[str, Any]) -> str:
@@ -265,7 +272,7 @@ def profile_table(profile: dict[str, Any]) -> str:
 
 
 # ----------------------------------------------------------------------------------- report
-def measure(args: argparse.Namespace) -> dict[str, Any]:
+def measure(args: argparse.Namespace, save: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     kwargs = {"budget": args.budget} if args.budget else {}
     sizes = SIZES[:2] if args.quick else SIZES
     rows: list[dict[str, Any]] = []
@@ -286,15 +293,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         for task, env_id in TASKS.items()
         for mode, n, workers in TRAIN_MODES
     ]  # one after the other, so each has the machine to itself
-    profile = [profile_step(TASKS["default"], args.steps, kwargs, n) for n in PROFILE_SIZES]
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    return {
-        "settings": settings,
-        "machine": machine(),
-        "env_steps": rows,
-        "train": training,
-        "profile": profile,
-    }
+    report = {"settings": settings, "machine": machine(), "env_steps": rows, "train": training}
+    save(report)  # what a crash in the profile would otherwise take with it
+    report["profile"] = [
+        profile_step(TASKS["default"], args.steps, kwargs, n) for n in PROFILE_SIZES
+    ]
+    return report
 
 
 def _env_rows(
@@ -377,7 +382,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny run: checks that it works")
     parser.add_argument("--steps", type=int, default=40, help="timed vector steps per mode")
     parser.add_argument("--budget", type=int, default=0, help="episode budget (0: the env's)")
-    parser.add_argument("--train-timesteps", type=int, default=2048)
+    parser.add_argument("--train-timesteps", type=int, default=4096)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
         "--profile-only", action="store_true", help="only the profile of one batched step"
@@ -390,12 +395,16 @@ def main(argv: list[str] | None = None) -> None:
         profile = [profile_step(TASKS["default"], args.steps, kwargs, n) for n in PROFILE_SIZES]
         report = {"machine": machine(), "profile": profile}
         text = "".join(profile_table(p) for p in profile)
-    else:
-        report = measure(args)
-        text = table(report)
     name = "vector_throughput" + ("_quick" if args.quick else "")
     name += "_profile" if args.profile_only else ""
-    atomic_write_text(args.out / f"{name}.json", json.dumps(report, indent=2))
+
+    def save(report: dict[str, Any]) -> None:
+        atomic_write_text(args.out / f"{name}.json", json.dumps(report, indent=2))
+
+    if not args.profile_only:
+        report = measure(args, save)
+        text = table(report)
+    save(report)
     atomic_write_text(args.out / f"{name}.md", text)
     print(text)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,6 +47,12 @@ class GrowthEnvConfig:
         weight_decay: Weight decay of both.
         val_batch_size: Chunk size of validation passes (bounds memory; keep it fixed to
             reproduce numbers bit for bit, as exported models do).
+        train_fraction: Fraction of the training split the host trains on (its first
+            ``ceil(fraction * n)`` samples, at least one batch): a smaller data set.
+        early_classes: Class-incremental training: only classes ``0 .. early_classes - 1``
+            are trained on until step ``class_shift_step``, then all (validation and test
+            always hold every class). ``None``: every class from the start.
+        class_shift_step: The step at which the other classes arrive (with ``early_classes``).
 
     Growth:
         host_widths: Block widths of a CNN task's host, e.g. ``(12, 24)`` (one slot per block;
@@ -83,6 +90,9 @@ class GrowthEnvConfig:
     seed_lr: float = 3e-3
     weight_decay: float = 0.0
     val_batch_size: int = 500
+    train_fraction: float = 1.0
+    early_classes: int | None = None
+    class_shift_step: int = 0
     host_widths: tuple[int, ...] | None = None
     slots: tuple[str, ...] | None = None
     blueprints: tuple[str, ...] | None = None
@@ -111,6 +121,13 @@ class GrowthEnvConfig:
         for name in _NON_NEGATIVE:
             _check_number(name, getattr(self, name), allow_zero=True)
         _check_number("host_lr", self.host_lr)
+        require_number(
+            "GrowthEnv train_fraction", self.train_fraction, low=0.0, low_open=True, high=1.0,
+            error=ConfigError,
+        )  # fmt: skip
+        if self.early_classes is not None:
+            _check_int("early_classes", self.early_classes, 1)
+        _check_int("class_shift_step", self.class_shift_step, 0)
         _check_number("seed_lr", self.seed_lr)
         if self.host_widths is not None:
             object.__setattr__(
@@ -150,6 +167,10 @@ class GrowthEnvConfig:
         for name in config.blueprints or ():
             BlueprintRegistry.spec(spec.topology, name)
         return config
+
+    def train_size(self, n: int) -> int:
+        """Training samples an episode draws from, of a split of ``n`` (``train_fraction``)."""
+        return min(n, max(self.batch_size, math.ceil(self.train_fraction * n)))
 
     def blueprint_set(self, spec: TaskSpec) -> tuple[str, ...]:
         return self.blueprints if self.blueprints is not None else spec.blueprints

@@ -84,14 +84,30 @@ class BatchStream:
     When less than a batch of an epoch is left, the rest is kept and the next epoch's
     permutation appended (a batch may straddle two epochs): every index is drawn once per epoch,
     and the order depends only on ``rng`` (one permutation per epoch).
+
+    A class-incremental start: the first ``early_batches`` batches are drawn, in epochs of
+    their own, from the indices ``early`` only; from then on from all ``size``.
     """
 
     def __init__(
-        self, size: int, batch_size: int, rng: np.random.Generator, device: torch.device
+        self,
+        size: int,
+        batch_size: int,
+        rng: np.random.Generator,
+        device: torch.device,
+        *,
+        early: np.ndarray | None = None,
+        early_batches: int = 0,
     ) -> None:
         self.size, self.batch_size, self.rng, self.device = size, batch_size, rng, device
+        if early is not None and len(early) == 0:
+            raise ValueError("BatchStream early indices are empty: nothing to train on")
+        self.early = early if early is not None and early_batches > 0 else None
+        self.early_batches = early_batches if self.early is not None else 0
         self._order = np.empty(0, dtype=np.int64)
         self._pos = 0
+        self._given = 0  # batches given so far (the phase: early or all)
+        self._early_phase = self.early is not None
 
     def unread(self) -> None:
         """Take back the batch :meth:`next` just gave: the next call gives it again.
@@ -102,16 +118,27 @@ class BatchStream:
         if self._pos < self.batch_size:
             raise RuntimeError("unread() follows a next(): there is no batch to take back")
         self._pos -= self.batch_size
+        self._given -= 1
 
     def next(self) -> Tensor:
         """The next batch's indices (``batch_size`` of them, on ``device``)."""
+        early = self._given < self.early_batches
+        if early != self._early_phase:  # the other classes arrive: a fresh epoch of all
+            self._early_phase, self._order, self._pos = early, np.empty(0, dtype=np.int64), 0
         if self._pos + self.batch_size > len(self._order):
-            rest = self._order[self._pos :]
-            self._order = np.concatenate([rest, self.rng.permutation(self.size)])
-            self._pos = 0
+            self._order, self._pos = self._order[self._pos :], 0
+            while len(self._order) < self.batch_size:  # a pool smaller than a batch: repeat
+                self._order = np.concatenate([self._order, self._permutation()])
         batch = self._order[self._pos : self._pos + self.batch_size]
         self._pos += self.batch_size
+        self._given += 1
         return torch.from_numpy(batch).to(self.device)
+
+    def _permutation(self) -> np.ndarray:
+        if self._early_phase:
+            assert self.early is not None
+            return self.early[self.rng.permutation(len(self.early))]
+        return self.rng.permutation(self.size)
 
 
 Loader = Callable[[str | None], TaskData]

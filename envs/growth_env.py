@@ -17,7 +17,7 @@ from envs.actions import (
     InvalidActionError,
     action_index,
 )
-from envs.config import GrowthEnvConfig
+from envs.config import ConfigError, GrowthEnvConfig
 from envs.data import BatchStream, Split, TaskData
 from envs.episode import Episode
 from envs.evaluation import evaluate_split
@@ -225,12 +225,7 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
         self._prepare_episode(options)
         with self._threads():
             model = self._build_model(host_seed, model_seed)
-            batches = BatchStream(
-                len(self.data.train),
-                self.config.batch_size,
-                np.random.default_rng(data_seed),
-                self.device,
-            )
+            batches = self._batch_stream(np.random.default_rng(data_seed))
             val_loss, val_acc = evaluate_split(model, self.data.val, self.config.val_batch_size)
             model.governor.poll(0, self.device)  # the first observation shows the pressure
             params = model.param_counts()
@@ -307,6 +302,22 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
         terms = ep.tracker(ep.reward_context(cfg.budget, previous_acc, acc, invalid, terminated))
         info = self._add_info(self._info(decoded, invalid, changes, terms, terminated))
         return self._observe(), float(terms.total), terminated, False, info
+
+    def _batch_stream(self, rng: np.random.Generator) -> BatchStream:
+        """The episode's training batches: ``train_fraction`` of the split, and with
+        ``early_classes`` only those classes until ``class_shift_step``."""
+        cfg, train = self.config, self.data.train
+        size = cfg.train_size(len(train))
+        if cfg.early_classes is None:
+            return BatchStream(size, cfg.batch_size, rng, self.device)
+        if cfg.early_classes >= self.data.num_classes:
+            raise ConfigError(
+                f"GrowthEnv early_classes must be below the task's {self.data.num_classes} "
+                f"classes (1..{self.data.num_classes - 1}), got {cfg.early_classes}"
+            )
+        early = np.flatnonzero(train.y[:size].cpu().numpy() < cfg.early_classes)
+        steps = cfg.class_shift_step * cfg.batches_per_step
+        return BatchStream(size, cfg.batch_size, rng, self.device, early=early, early_batches=steps)
 
     def _prepare_episode(self, options: dict[str, Any] | None) -> None:
         """Set up what varies per episode before the host is built (task families do).
