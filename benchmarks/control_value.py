@@ -37,6 +37,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import multiprocessing
 import time
@@ -59,6 +60,7 @@ from simic.policies import Schedule, SchedulePolicy, run_episode
 RESULTS = Path(__file__).resolve().parent / "results"
 EPISODES_FILE = RESULTS / "control_value_episodes.jsonl"
 KEEP = 0.04
+HIDDEN = "hidden"  # a Variant's factor when it is the family's own hidden factors
 CONFIDENCE = 0.95
 RESAMPLES = 2000
 
@@ -111,7 +113,27 @@ class Variant:
         return self.instances or envs.FAMILIES[self.env_id].names
 
     def env_kwargs(self, value: Any) -> dict[str, Any]:
-        return {**self.fixed, **({} if self.factor is None else {self.factor: value})}
+        """The env's keywords for an episode at factor value ``value``."""
+        if self.factor in (None, HIDDEN):
+            return dict(self.fixed)
+        return {**self.fixed, self.factor: value}
+
+    def options(self, instance: str, value: Any) -> dict[str, Any]:
+        """The episode's reset options: its instance, and its hidden values where pinned."""
+        return {"instance": instance, **({"hidden": value} if self.factor == HIDDEN else {})}
+
+    @classmethod
+    def of_family(cls, name: str, env_id: str) -> Variant:
+        """A registered family as it is: its hidden factors (if any) are the factor, every
+        combination of their values one value of it, pinned per episode."""
+        family = envs.FAMILIES[env_id]
+        if not family.hidden:
+            return cls(name, env_id, description=f"{env_id} as registered (nothing hidden)")
+        combos = itertools.product(*(h.values for h in family.hidden))
+        values = tuple(
+            {h.keyword: v for h, v in zip(family.hidden, combo, strict=True)} for combo in combos
+        )
+        return cls(name, env_id, factor=HIDDEN, values=values, description=family.description)
 
 
 _MID = ("mnist1d-w8x16-rent0.05", "mnist1d-w16x32-rent0.05", "mnist1d-w4x8-rent0.05")
@@ -208,7 +230,7 @@ def play(job: tuple[Any, ...]) -> tuple[str, float]:
         _ENVS[name] = gym.make(variant.env_id, **kwargs)
     env = _ENVS[name]
     policy = SchedulePolicy(env, Schedule.parse(schedule))
-    result = run_episode(env, policy, seed, {"instance": instance})
+    result = run_episode(env, policy, seed, variant.options(instance, value))
     return _key(variant.name, *job[1:]), float(sum(result.rewards, 0.0))
 
 
@@ -310,7 +332,7 @@ def measure_instance(variant: Variant, returns: np.ndarray) -> dict[str, Any]:
     if variant.factor is not None:
         row["knowing"] = with_ci(factor_value, returns)
         row["best_per_value"] = {
-            str(v): [schedules[int(means[i].argmax())], float(means[i].max())]
+            _label(v): [schedules[int(means[i].argmax())], float(means[i].max())]
             for i, v in enumerate(variant.values)
         }
     return row
@@ -371,6 +393,13 @@ def table(report: dict[str, Any]) -> str:
                 f"{row['best_schedule']} ({row['best_return']:.3f}) | {per_value or '-'} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _label(value: Any) -> str:
+    """A factor value as the report shows it (``host_lr=0.001 class_shift_step=4``)."""
+    if isinstance(value, dict):
+        return " ".join(f"{k}={v:g}" for k, v in value.items())
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _ci_text(ci: dict[str, float]) -> str:

@@ -25,7 +25,14 @@ from envs.actions import ActionCodec, ActionKind, GrowthAction, InvalidActionErr
 from envs.batched import BatchedGrowthEnv
 from envs.config import ConfigError, GrowthEnvConfig
 from envs.data import DataCorruptError, DataUnavailableError
-from envs.family import FAMILIES, Instance, InstanceError, TaskFamily, get_family
+from envs.family import (
+    FAMILIES,
+    HiddenFactor,
+    Instance,
+    InstanceError,
+    TaskFamily,
+    get_family,
+)
 from envs.family_env import FamilyGrowthEnv
 from envs.growth_env import GrowthEnv
 from envs.observation import UNKNOWN, ContextView, ObservationLayout
@@ -58,6 +65,7 @@ __all__ = [
     "GrowthAction",
     "GrowthEnv",
     "GrowthEnvConfig",
+    "HiddenFactor",
     "Instance",
     "InstanceError",
     "InvalidActionError",

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from envs.config import as_widths
 from kasmina.errors import UnknownChoiceError, UserError, closest
 from kasmina.validation import reject_unknown, require_number
@@ -117,6 +119,36 @@ def _from_mapping(value: Mapping[Any, Any]) -> Instance:
     )
 
 
+HIDDEN_KEYWORDS = ("host_lr", "seed_lr", "train_fraction", "class_shift_step", "batches_per_step")
+"""GrowthEnv keywords a family may hide: they change how training goes, not the spaces."""
+
+
+@dataclass(frozen=True)
+class HiddenFactor:
+    """A GrowthEnv keyword drawn per episode, uniformly from ``values``, and never observed.
+
+    A controller can only infer it from what training shows (losses, accuracies, seed
+    contributions over time), as a researcher's run would.
+
+    Attributes:
+        keyword: One of :data:`HIDDEN_KEYWORDS`.
+        values: Its possible values (at least two, no repeats).
+    """
+
+    keyword: str
+    values: tuple[Any, ...]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.keyword, str) or self.keyword not in HIDDEN_KEYWORDS:
+            raise UnknownChoiceError("hidden factor", self.keyword, HIDDEN_KEYWORDS)
+        values = tuple(self.values)
+        if len(values) < 2 or len(set(values)) != len(values):
+            raise InstanceError(
+                f"hidden factor {self.keyword} needs two or more distinct values, got {values}"
+            )
+        object.__setattr__(self, "values", values)
+
+
 @dataclass(frozen=True)
 class TaskFamily:
     """Instances registered under one Gymnasium id; its env draws one per episode, uniformly.
@@ -125,11 +157,17 @@ class TaskFamily:
         env_id: Its Gymnasium id (``gymnasium.make(env_id)``); one family per id.
         description: One line for listings.
         instances: The instances, in listing order (no repeats, at least one).
+        hidden: Factors drawn per episode after the instance, not observed (none: every
+            episode of an instance is the same task).
+        fixed: GrowthEnv keywords every episode of the family gets, as ``(name, value)``
+            pairs (e.g. ``(("early_classes", 5),)`` for a class-incremental family).
     """
 
     env_id: str
     description: str
     instances: tuple[Instance, ...]
+    hidden: tuple[HiddenFactor, ...] = ()
+    fixed: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         instances = tuple(Instance.parse(i) for i in self.instances)
@@ -139,6 +177,29 @@ class TaskFamily:
                 f"family {self.env_id!r} needs at least one instance and no repeats, got {names}"
             )
         object.__setattr__(self, "instances", instances)
+        keywords = [h.keyword for h in self.hidden]
+        if len(set(keywords)) != len(keywords):
+            raise InstanceError(f"family {self.env_id!r} hides a keyword twice: {keywords}")
+
+    def draw_hidden(self, rng: np.random.Generator) -> dict[str, Any]:
+        """One episode's hidden values (one draw per factor, in order)."""
+        return {h.keyword: h.values[int(rng.integers(len(h.values)))] for h in self.hidden}
+
+    def pin_hidden(self, given: object) -> dict[str, Any]:
+        """``reset(options={"hidden": given})``: every factor's value, checked."""
+        factors = {h.keyword: h for h in self.hidden}
+        if not isinstance(given, Mapping):
+            raise InstanceError(
+                f"options['hidden'] must map {list(factors)} to values, got {given!r}"
+            )
+        reject_unknown(f"family {self.env_id} hidden factors", given, list(factors))
+        for keyword, value in given.items():
+            if value not in factors[keyword].values:
+                raise UnknownChoiceError(f"{keyword} value", value, factors[keyword].values)
+        missing = [k for k in factors if k not in given]
+        if missing:
+            raise InstanceError(f"options['hidden'] lacks {', '.join(missing)} (all or none)")
+        return dict(given)
 
     @property
     def names(self) -> tuple[str, ...]:

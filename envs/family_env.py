@@ -30,6 +30,14 @@ class FamilyGrowthEnv(GrowthEnv):
     ``GrowthEnv(instance.task, param_rent=..., host_widths=...)`` and the same seed, reward for
     reward (:class:`~envs.RecordEpisode` records replay that way).
 
+    A family may also have **hidden factors** (:class:`~envs.family.HiddenFactor`: the host's
+    learning rate, the training-set size, the step at which new classes arrive, ...), drawn
+    after the instance, uniformly, with the same ``np_random``. They are not observed: a
+    controller can only infer them from what training shows. ``reset(options={"hidden":
+    {...}})`` pins every factor (for paired evaluation); ``info["hidden"]`` says what was
+    drawn, for analysis (a policy must not read it). A family's ``fixed`` keywords (e.g.
+    ``early_classes``) apply to every episode.
+
     ## Observation Space
     The plain env's features, then the instance context (:class:`~envs.observation.ContextView`):
     ``context.price`` = param_rent / 0.15 and ``context.host_size`` = log10(host parameters) / 5,
@@ -37,12 +45,14 @@ class FamilyGrowthEnv(GrowthEnv):
     blueprints, so the spaces are the same for all of them.
 
     ## Info
-    ``info["instance"]`` is the instance's name on reset and every step.
+    ``info["instance"]`` is the instance's name on reset and every step; ``info["hidden"]``
+    the episode's hidden values, in families that have any.
 
     ## Arguments
     ``FamilyGrowthEnv(family, **kwargs)``: ``family`` is an id of :data:`envs.FAMILIES` or a
     :class:`~envs.family.TaskFamily`; ``kwargs`` are :class:`~envs.GrowthEnvConfig` fields
-    except ``param_rent`` and ``host_widths`` (and ``task``), which come from the instance.
+    except ``param_rent`` and ``host_widths`` (and ``task``), which come from the instance, and
+    the family's hidden and fixed keywords.
     ``env.unwrapped.family`` is the family, ``env.unwrapped.instance`` the current instance
     (before the first reset: the family's first).
 
@@ -58,42 +68,66 @@ class FamilyGrowthEnv(GrowthEnv):
                 "arguments; play one instance with reset(options={'instance': ...})"
             )
         resolved = family if isinstance(family, TaskFamily) else get_family(family)
+        owned = [h.keyword for h in resolved.hidden] + [k for k, _ in resolved.fixed]
+        if clash := [k for k in owned if k in kwargs]:
+            raise ConfigError(
+                f"family {resolved.env_id} sets {', '.join(clash)} itself (hidden or fixed); "
+                "it is not a keyword argument of its env"
+            )
         first = resolved.instances[0]
         self.family_kwargs: dict[str, Any] = dict(kwargs)
         self._host_sizes: dict[Instance, tuple[tuple[str, ...], int]] = {}
-        super().__init__(first.task, **kwargs, **first.env_kwargs())
+        super().__init__(first.task, **kwargs, **dict(resolved.fixed), **first.env_kwargs())
         self.family = resolved
         self.instance = first
+        self.hidden: dict[str, Any] = {}
         for instance in resolved.instances:  # a misfit fails here, not in some later episode
             self._fitting(instance)
+            for factor in resolved.hidden:
+                for value in factor.values:
+                    self._fitting(instance, {factor.keyword: value})
         self.layout = ObservationLayout(self.slots, self.codec.blueprints, context=True)
         self.observation_space = self.layout.space
 
     def _prepare_episode(self, options: dict[str, Any] | None) -> None:
         options = dict(options or {})
-        reject_unknown("FamilyGrowthEnv reset options", options, ["instance"])
+        reject_unknown("FamilyGrowthEnv reset options", options, ["instance", "hidden"])
         assert self.family is not None
         if options.get("instance") is not None:
             instance = Instance.parse(options["instance"])
         else:
             pool = self.family.instances
             instance = pool[int(self.np_random.integers(len(pool)))]
-        self._use(instance)
+        if options.get("hidden") is not None:
+            hidden = self.family.pin_hidden(options["hidden"])
+        else:
+            hidden = self.family.draw_hidden(self.np_random)
+        self._use(instance, hidden)
 
-    def _use(self, instance: Instance) -> None:
-        """Make ``instance`` the current one: task, data, config and reward follow it."""
-        task, kwargs, config = self._fitting(instance)
+    def _use(self, instance: Instance, hidden: dict[str, Any] | None = None) -> None:
+        """Make ``instance`` (with these hidden values) the current one: task, data, config and
+        reward follow it."""
+        hidden = dict(hidden or {})
+        task, kwargs, config = self._fitting(instance, hidden)
         switch_data = task is not self.task
-        self.task, self.config, self.instance = task, config, instance
+        self.task, self.config, self.instance, self.hidden = task, config, instance, hidden
         self.reward_config = config.reward_config()
         self.init_kwargs = kwargs  # a plain GrowthEnv(task, **kwargs) replays the episode
         if switch_data:
             self.data = self._load_data()
 
-    def _fitting(self, instance: Instance) -> tuple[TaskSpec, dict[str, Any], GrowthEnvConfig]:
+    def _fitting(
+        self, instance: Instance, hidden: dict[str, Any] | None = None
+    ) -> tuple[TaskSpec, dict[str, Any], GrowthEnvConfig]:
         """The instance's task, kwargs and config, if its spaces are this env's; else raise."""
         task = get_task(instance.task)
-        kwargs = {**self.family_kwargs, **instance.env_kwargs()}
+        assert self.family is not None
+        kwargs = {
+            **self.family_kwargs,
+            **dict(self.family.fixed),
+            **instance.env_kwargs(),
+            **(hidden or {}),
+        }
         config = GrowthEnvConfig.from_kwargs(task, kwargs)
         slots, _ = self._host_size(instance)
         # What a plain GrowthEnv(task, **kwargs) of the instance grows: its replay must meet
@@ -128,4 +162,6 @@ class FamilyGrowthEnv(GrowthEnv):
     def _add_info(self, info: dict[str, Any]) -> dict[str, Any]:
         assert self.instance is not None
         info["instance"] = self.instance.name
+        if self.hidden:
+            info["hidden"] = dict(self.hidden)
         return info
