@@ -22,9 +22,12 @@ Variants (:data:`VARIANTS`):
 * ``family``: ``simic/Grow-Family-v0`` as it is (nothing hidden): its hindsight value. Its
   episodes come from ``results/tuning_episodes.jsonl`` where they were played already.
 * ``hidden-lr``: the host's learning rate (1e-3, 3e-3, 1e-2), unobserved;
+* ``hidden-lr-rent0.15``: the same at the price 0.15, where growth that does not pay costs;
 * ``hidden-data``: the training-set size (10%, 30%, 100% of the split), unobserved;
 * ``class-shift``: class-incremental MNIST-1D, classes 5..9 arriving at an unobserved step
-  (4, 12 or 20 of 25).
+  (4, 12 or 20 of 25);
+* ``hidden-seed-lr``: the seeds' learning rate (1e-4, 1e-3, 1e-2): how well a new module
+  trains, which only its measured contribution shows; at the rents 0.05 and 0.15.
 
 Every episode is appended to ``results/control_value_episodes.jsonl`` as it finishes (an
 interrupted run resumes); the report is written atomically to ``results/control_value.{json,md}``.
@@ -155,12 +158,29 @@ VARIANTS: dict[str, Variant] = {
             description="host learning rate 1e-3 / 3e-3 / 1e-2, unobserved",
         ),
         Variant(
+            "hidden-lr-rent0.15",
+            "simic/Grow-Family-v0",
+            ("mnist1d-w8x16-rent0.15", "mnist1d-w16x32-rent0.15", "mnist1d-w4x8-rent0.15"),
+            "host_lr",
+            (1e-3, 3e-3, 1e-2),
+            description="host learning rate 1e-3 / 3e-3 / 1e-2, unobserved, at the high price",
+        ),
+        Variant(
             "hidden-data",
             "simic/Grow-Family-v0",
             _MID,
             "train_fraction",
             (0.1, 0.3, 1.0),
             description="training-set size 10% / 30% / 100% of the split, unobserved",
+        ),
+        Variant(
+            "hidden-seed-lr",
+            "simic/Grow-Family-v0",
+            ("mnist1d-w8x16-rent0.05", "mnist1d-w8x16-rent0.15", "mnist1d-w16x32-rent0.15"),
+            "seed_lr",
+            (1e-4, 1e-3, 1e-2),
+            description="seeds' learning rate 1e-4 / 1e-3 / 1e-2 (how well a new module "
+            "trains), unobserved",
         ),
         Variant(
             "class-shift",
@@ -341,10 +361,10 @@ def measure_instance(variant: Variant, returns: np.ndarray) -> dict[str, Any]:
 def measure_variant(
     variant: Variant, seeds: int, done: dict[str, float], budget: dict[str, Any]
 ) -> dict[str, Any]:
-    instances = {
-        name: measure_instance(variant, returns_of(variant, name, seeds, done, budget))
-        for name in variant.instance_names()
+    returns = {
+        name: returns_of(variant, name, seeds, done, budget) for name in variant.instance_names()
     }
+    instances = {name: measure_instance(variant, r) for name, r in returns.items()}
     report: dict[str, Any] = {
         "description": variant.description,
         "factor": variant.factor,
@@ -357,6 +377,11 @@ def measure_variant(
     if variant.factor is not None:
         big = sum(row["knowing"]["value"] >= KEEP for row in instances.values())
         report["kept"] = big > len(instances) / 2
+    if variant.factor is None and len(returns) > 1:
+        # The instance as the factor: what observing it is worth over one plan for all
+        # (cross-fitted like a hidden factor's value).
+        stacked = np.stack([r[0] for r in returns.values()])  # (instances, schedules, seeds)
+        report["context"] = with_ci(factor_value, stacked)
     return report
 
 
@@ -380,6 +405,15 @@ def table(report: dict[str, Any]) -> str:
             f"{variant['schedules']} schedules x {variant['seeds']} seeds"
             + (f" x {len(variant['values'])} values" if variant["factor"] else ""),
             "",
+            *(
+                [
+                    "Knowing the instance (one plan per instance against one plan for all, "
+                    f"cross-fitted): {_ci_text(variant['context'])}",
+                    "",
+                ]
+                if "context" in variant
+                else []
+            ),
             "| instance | hindsight | knowing the factor | best plan (return) | best per value |",
             "|---|---|---|---|---|",
         ]

@@ -77,3 +77,23 @@ def test_a_run_plays_measures_and_resumes(tmp_path, monkeypatch) -> None:
     assert "## tiny: a check" in (tmp_path / "control_value_budget2.md").read_text()
     cv.main(argv)  # resumes: nothing is played again
     assert len((tmp_path / "episodes.jsonl").read_text().splitlines()) == len(lines)
+
+
+def test_a_family_without_hidden_factors_reports_what_its_context_is_worth(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(cv, "RESULTS", tmp_path)
+    monkeypatch.setattr(cv, "EPISODES_FILE", tmp_path / "episodes.jsonl")
+    monkeypatch.setattr(cv, "TUNING_FILE", tmp_path / "absent.jsonl")
+    plain = cv.Variant(
+        "plain",
+        "simic/Grow-Family-v0",
+        ("mnist1d-w4x8-rent0", "mnist1d-w4x8-rent0.15"),
+        schedules=lambda: ["none", "block1:conv_heavy@0"],
+    )
+    monkeypatch.setitem(cv.VARIANTS, "plain", plain)
+    argv = ["--variant", "plain", "--seeds", "2", "--workers", "1", "--budget", "2"]
+    report = cv.main([*argv, "--out", str(tmp_path)])["variants"]["plain"]
+    assert "kept" not in report and "knowing" not in report["instances"]["mnist1d-w4x8-rent0"]
+    assert report["context"]["low"] <= report["context"]["value"] <= report["context"]["high"]
+    assert "Knowing the instance" in (tmp_path / "control_value_budget2.md").read_text()
