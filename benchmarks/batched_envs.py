@@ -52,7 +52,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
-from benchmarks.step_cost import machine, write_json
+from benchmarks.common.machine import machine
+from benchmarks.step_cost import write_json
 from envs.data import BatchStream
 from envs.evaluation import evaluate_split
 from envs.tasks import get_task

@@ -42,8 +42,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import multiprocessing
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +52,7 @@ import numpy as np
 from scipy import stats
 
 import envs  # registers the ids; envs.FAMILIES
+from benchmarks.common.episode_log import play_logged, read_log
 from benchmarks.tune_baselines import EPISODES_FILE as TUNING_FILE
 from benchmarks.tune_baselines import schedule_candidates
 from envs.atomic import atomic_write_text
@@ -241,8 +240,8 @@ def _key(variant: str, instance: str, value: Any, schedule: str, seed: int, kw: 
 _ENVS: dict[str, gym.Env] = {}
 
 
-def play(job: tuple[Any, ...]) -> tuple[str, float]:
-    """One episode: (key, return)."""
+def play(job: tuple[Any, ...]) -> dict[str, Any]:
+    """One episode's row: its key and return."""
     variant, instance, value, schedule, seed, budget_kwargs = job
     kwargs = {**variant.env_kwargs(value), **budget_kwargs}
     name = json.dumps([variant.env_id, kwargs], sort_keys=True)
@@ -251,7 +250,7 @@ def play(job: tuple[Any, ...]) -> tuple[str, float]:
     env = _ENVS[name]
     policy = SchedulePolicy(env, Schedule.parse(schedule))
     result = run_episode(env, policy, seed, variant.options(instance, value))
-    return _key(variant.name, *job[1:]), float(sum(result.rewards, 0.0))
+    return {"key": _key(variant.name, *job[1:]), "return": float(sum(result.rewards, 0.0))}
 
 
 def jobs(variant: Variant, seeds: int, budget_kwargs: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
@@ -265,56 +264,24 @@ def jobs(variant: Variant, seeds: int, budget_kwargs: dict[str, Any]) -> Iterato
 def played() -> dict[str, float]:
     """Every kept episode's return, by key: this benchmark's and the tuning run's (the
     ``family`` variant's episodes, when the tuning run played them with the same settings)."""
-    done: dict[str, float] = {}
-    for path, read in ((TUNING_FILE, _from_tuning), (EPISODES_FILE, _own)):
-        if path.is_file():
-            for line in path.read_text().splitlines():
-                try:
-                    done.update(read(json.loads(line)))
-                except (ValueError, KeyError, TypeError):
-                    continue  # a line cut by an interruption: that episode is played again
+    done = {k: row["return"] for k, row in read_log(EPISODES_FILE).items()}
+    for key, row in read_log(TUNING_FILE).items():
+        done.update(_from_tuning(key, row["return"]))
     return done
 
 
-def _own(row: dict[str, Any]) -> dict[str, float]:
-    return {row["key"]: row["return"]}
-
-
-def _from_tuning(row: dict[str, Any]) -> dict[str, float]:
-    policy, instance, schedule, seed, kwargs = json.loads(row["key"])
+def _from_tuning(key: str, ret: float) -> dict[str, float]:
+    policy, instance, schedule, seed, kwargs = json.loads(key)
     if policy != "schedule-best":
         return {}
-    return {_key("family", instance, None, schedule, seed, kwargs): row["return"]}
+    return {_key("family", instance, None, schedule, seed, kwargs): ret}
 
 
 def run(todo: Sequence[tuple[Any, ...]], workers: int, done: dict[str, float]) -> None:
     """Play the episodes ``todo`` on ``workers`` processes, appending each to the log."""
     print(f"{len(done)} episodes kept, {len(todo)} to play on {workers} worker(s)", flush=True)
-    if not todo:
-        return
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    ctx = multiprocessing.get_context("forkserver")
-    with ctx.Pool(workers) if workers > 1 else _Here() as pool, EPISODES_FILE.open("a") as log:
-        for i, (key, ret) in enumerate(pool.imap_unordered(play, todo, chunksize=4)):
-            log.write(json.dumps({"key": key, "return": ret}) + "\n")
-            log.flush()  # line by line: an interruption loses at most the episodes in flight
-            done[key] = ret
-            if (i + 1) % 100 == 0:
-                print(f"  {i + 1}/{len(todo)} in {time.perf_counter() - started:.0f} s", flush=True)
-
-
-class _Here:
-    """A one-worker "pool" that plays in this process (no start-up, easy to debug)."""
-
-    def __enter__(self) -> _Here:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def imap_unordered(self, fn: Callable, items: Sequence, chunksize: int = 1) -> Iterator:
-        return map(fn, items)
+    for row in play_logged(play, todo, workers, EPISODES_FILE):
+        done[row["key"]] = row["return"]
 
 
 # ------------------------------------------------------------------------------ report

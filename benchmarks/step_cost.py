@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -54,6 +53,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from benchmarks.common.machine import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "step_cost.json"
@@ -394,17 +395,6 @@ def _report(
     return report
 
 
-def machine() -> dict[str, Any]:
-    return {
-        "loadavg": os.getloadavg(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": 1,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-
-
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write atomically (:mod:`envs.atomic`): a reader never sees half a file."""
     from envs.atomic import atomic_write_text
@@ -468,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for runner in runners:
                 runner.close()
-    report["machine"] = {**machine(), "loadavg_before": load_before}
+    report["machine"] = {**machine(), "torch_threads": 1, "loadavg_before": load_before}
     write_json(args.out, report)
     print_table(report)
     return 0

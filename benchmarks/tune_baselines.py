@@ -24,9 +24,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import multiprocessing
 import statistics
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ from typing import Any
 import gymnasium as gym
 
 import envs
+from benchmarks.common.episode_log import play_logged, read_log
 from envs.tasks import CNN_BLUEPRINTS
 from simic.common.seeding import training_seed
 from simic.policies import (
@@ -71,8 +70,8 @@ def _key(policy: str, instance: str, candidate: Any, seed: int, env_kwargs: Any)
 _ENVS: dict[str, gym.Env] = {}
 
 
-def play(job: tuple[str, str, str, Any, int, dict[str, Any]]) -> tuple[str, float, float]:
-    """One tuning episode: (key, return, test accuracy)."""
+def play(job: tuple[str, str, str, Any, int, dict[str, Any]]) -> dict[str, Any]:
+    """One tuning episode's row: its key, return and test accuracy."""
     family, policy, instance, candidate, seed, env_kwargs = job
     if family not in _ENVS:
         _ENVS[family] = gym.make(family, **env_kwargs)
@@ -82,12 +81,11 @@ def play(job: tuple[str, str, str, Any, int, dict[str, Any]]) -> tuple[str, floa
     else:
         agent = HeuristicPolicy(env, **candidate)
     result = run_episode(env, agent, seed, {"instance": instance})
-    total = sum(result.rewards, 0.0)
-    return (
-        _key(policy, instance, candidate, seed, env_kwargs),
-        total,
-        result.test_accuracy,
-    )
+    return {
+        "key": _key(policy, instance, candidate, seed, env_kwargs),
+        "return": sum(result.rewards, 0.0),
+        "test_accuracy": result.test_accuracy,
+    }
 
 
 def jobs(seeds: int, env_kwargs: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
@@ -102,32 +100,15 @@ def jobs(seeds: int, env_kwargs: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
 
 
 def _done() -> dict[str, tuple[float, float]]:
-    if not EPISODES_FILE.is_file():
-        return {}
-    done = {}
-    for line in EPISODES_FILE.read_text().splitlines():
-        try:
-            row = json.loads(line)
-            done[row["key"]] = (row["return"], row["test_accuracy"])
-        except (ValueError, KeyError):
-            continue  # a line cut by an interruption: that episode is played again
-    return done
+    return {k: (r["return"], r["test_accuracy"]) for k, r in read_log(EPISODES_FILE).items()}
 
 
 def run(seeds: int, workers: int, env_kwargs: dict[str, Any]) -> dict[str, tuple[float, float]]:
     done = _done()
     todo = [j for j in jobs(seeds, env_kwargs) if _key(*j[1:]) not in done]
     print(f"{len(done)} tuning episodes kept, {len(todo)} to play on {workers} worker(s)")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    ctx = multiprocessing.get_context("forkserver")
-    with ctx.Pool(workers) as pool, EPISODES_FILE.open("a") as log:
-        for i, (key, ret, acc) in enumerate(pool.imap_unordered(play, todo, chunksize=4)):
-            log.write(json.dumps({"key": key, "return": ret, "test_accuracy": acc}) + "\n")
-            log.flush()  # appended line by line: an interruption loses at most one episode
-            done[key] = (ret, acc)
-            if (i + 1) % 100 == 0:
-                print(f"  {i + 1}/{len(todo)} in {time.perf_counter() - started:.0f} s")
+    for row in play_logged(play, todo, workers, EPISODES_FILE):
+        done[row["key"]] = (row["return"], row["test_accuracy"])
     return done
 
 

@@ -38,8 +38,6 @@ import cProfile
 import functools
 import json
 import multiprocessing
-import os
-import platform
 import pstats
 import tempfile
 import time
@@ -53,6 +51,7 @@ import torch
 from stable_baselines3.common.vec_env import SubprocVecEnv
 
 import envs  # noqa: F401  (registers the ids)
+from benchmarks.common.machine import machine
 from envs.atomic import atomic_write_text
 from simic.policies import make_policy
 
@@ -324,21 +323,10 @@ def _env_rows(
         if split is not None:
             rows.append(row("batched_x2", n, split))
     if cuda:
+        on_gpu = {**kwargs, "device": "cuda"}
         for n in GPU_SIZES:
-            cuda = {**kwargs, "device": "cuda"}
-            rows.append(row("batched_cuda", n, run_batched(env_id, actor, steps, cuda, n)))
+            rows.append(row("batched_cuda", n, run_batched(env_id, actor, steps, on_gpu, n)))
     return rows
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "loadavg": os.getloadavg(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
 
 
 def table(report: dict[str, Any]) -> str:

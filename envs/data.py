@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 
 from envs.atomic import atomic_write_bytes
-from kasmina.errors import UserError
+from kasmina.errors import InvalidValueError, UserError
 
 MNIST1D_CACHE_VERSION = 1
 
@@ -70,6 +70,13 @@ class TaskData:
     test: Split
     num_classes: int
 
+    def as_sequences(self) -> TaskData:
+        """The splits' ``(N, 1, L)`` inputs as ``(N, L, 1)`` token sequences (transformers)."""
+        train, val, test = (
+            Split(s.x.transpose(1, 2).contiguous(), s.y) for s in (self.train, self.val, self.test)
+        )
+        return TaskData(train, val, test, self.num_classes)
+
     def to(self, device: torch.device) -> TaskData:
         if self.train.x.device == device:
             return self
@@ -100,7 +107,7 @@ class BatchStream:
         early_batches: int = 0,
     ) -> None:
         self.size, self.batch_size, self.rng, self.device = size, batch_size, rng, device
-        if early is not None and len(early) == 0:
+        if early is not None and early_batches > 0 and len(early) == 0:
             raise ValueError("BatchStream early indices are empty: nothing to train on")
         self.early = early if early is not None and early_batches > 0 else None
         self.early_batches = early_batches if self.early is not None else 0
@@ -108,6 +115,30 @@ class BatchStream:
         self._pos = 0
         self._given = 0  # batches given so far (the phase: early or all)
         self._early_phase = self.early is not None
+
+    @classmethod
+    def over(
+        cls,
+        split: Split,
+        size: int,
+        batch_size: int,
+        rng: np.random.Generator,
+        *,
+        early_classes: int | None = None,
+        early_batches: int = 0,
+    ) -> BatchStream:
+        """The stream over the first ``size`` samples of ``split`` (on its device); with
+        ``early_classes``, its first ``early_batches`` batches hold only labels below it."""
+        early = None
+        if early_classes is not None:
+            early = np.flatnonzero(split.y[:size].cpu().numpy() < early_classes)
+            if early_batches > 0 and len(early) == 0:
+                raise InvalidValueError(
+                    f"early_classes={early_classes}: the first {size} training samples hold "
+                    "none of those classes; train on more of the split or more classes"
+                )
+        device = split.x.device
+        return cls(size, batch_size, rng, device, early=early, early_batches=early_batches)
 
     def unread(self) -> None:
         """Take back the batch :meth:`next` just gave: the next call gives it again.

@@ -18,7 +18,7 @@ from envs.actions import (
     action_index,
 )
 from envs.config import ConfigError, GrowthEnvConfig
-from envs.data import BatchStream, Split, TaskData
+from envs.data import BatchStream, TaskData
 from envs.episode import Episode
 from envs.evaluation import evaluate_split
 from envs.family import Instance, TaskFamily
@@ -41,10 +41,6 @@ from kasmina import (
 )
 from kasmina.errors import KasminaError, UnknownChoiceError
 from kasmina.threads import torch_threads
-
-
-def _as_sequence(split: Split) -> Split:
-    return Split(split.x.transpose(1, 2).contiguous(), split.y)
 
 
 class GrowthEnv(gym.Env[np.ndarray, np.int64]):
@@ -170,14 +166,7 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
 
     def _load_data(self) -> TaskData:
         data = self.task.load_data(self.config.data_dir)
-        if self.task.as_sequence:
-            data = TaskData(
-                _as_sequence(data.train),
-                _as_sequence(data.val),
-                _as_sequence(data.test),
-                data.num_classes,
-            )
-        return data.to(self.device)
+        return (data.as_sequences() if self.task.as_sequence else data).to(self.device)
 
     # ------------------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:
@@ -306,18 +295,20 @@ class GrowthEnv(gym.Env[np.ndarray, np.int64]):
     def _batch_stream(self, rng: np.random.Generator) -> BatchStream:
         """The episode's training batches: ``train_fraction`` of the split, and with
         ``early_classes`` only those classes until ``class_shift_step``."""
-        cfg, train = self.config, self.data.train
-        size = cfg.train_size(len(train))
-        if cfg.early_classes is None:
-            return BatchStream(size, cfg.batch_size, rng, self.device)
-        if cfg.early_classes >= self.data.num_classes:
+        cfg, classes = self.config, self.data.num_classes
+        if cfg.early_classes is not None and cfg.early_classes >= classes:
             raise ConfigError(
-                f"GrowthEnv early_classes must be below the task's {self.data.num_classes} "
-                f"classes (1..{self.data.num_classes - 1}), got {cfg.early_classes}"
+                f"GrowthEnv early_classes must be below the task's {classes} classes "
+                f"(1..{classes - 1}), got {cfg.early_classes}"
             )
-        early = np.flatnonzero(train.y[:size].cpu().numpy() < cfg.early_classes)
-        steps = cfg.class_shift_step * cfg.batches_per_step
-        return BatchStream(size, cfg.batch_size, rng, self.device, early=early, early_batches=steps)
+        return BatchStream.over(
+            self.data.train,
+            cfg.train_size(len(self.data.train)),
+            cfg.batch_size,
+            rng,
+            early_classes=cfg.early_classes,
+            early_batches=cfg.class_shift_step * cfg.batches_per_step,
+        )
 
     def _prepare_episode(self, options: dict[str, Any] | None) -> None:
         """Set up what varies per episode before the host is built (task families do).

@@ -60,7 +60,7 @@ def add_sweep(subparsers: argparse._SubParsersAction) -> None:
         "same held-out seeds, and print one table (also written as sweep.json, sweep.csv and "
         "sweep.png in the storage folder). A stopped sweep continues with --resume; finished "
         "trials are not run again. Needs the [ray] extra. The config format: see "
-        "simic/sweep_config.py or benchmarks/configs/sweep_example.yaml.",
+        "simic/sweep/config.py or benchmarks/configs/sweep_example.yaml.",
     )
     p.add_argument("config", metavar="CONFIG", help="the sweep config file (YAML or JSON)")
     add_options(p, SweepOptions)

@@ -48,10 +48,17 @@ def test_ci_brackets_the_estimate() -> None:
     assert ci["low"] <= ci["value"] <= ci["high"]
 
 
-def test_a_run_plays_measures_and_resumes(tmp_path, monkeypatch) -> None:
+@pytest.fixture
+def sandbox(tmp_path, monkeypatch):
+    """The benchmark's log and results under ``tmp_path``, with no tuning episodes."""
     monkeypatch.setattr(cv, "RESULTS", tmp_path)
     monkeypatch.setattr(cv, "EPISODES_FILE", tmp_path / "episodes.jsonl")
     monkeypatch.setattr(cv, "TUNING_FILE", tmp_path / "absent.jsonl")
+    return tmp_path
+
+
+def test_a_run_plays_measures_and_resumes(sandbox, monkeypatch) -> None:
+    tmp_path = sandbox
     tiny = cv.Variant(
         "tiny",
         "simic/Grow-Family-v0",
@@ -80,11 +87,9 @@ def test_a_run_plays_measures_and_resumes(tmp_path, monkeypatch) -> None:
 
 
 def test_a_family_without_hidden_factors_reports_what_its_context_is_worth(
-    tmp_path, monkeypatch
+    sandbox, monkeypatch
 ) -> None:
-    monkeypatch.setattr(cv, "RESULTS", tmp_path)
-    monkeypatch.setattr(cv, "EPISODES_FILE", tmp_path / "episodes.jsonl")
-    monkeypatch.setattr(cv, "TUNING_FILE", tmp_path / "absent.jsonl")
+    tmp_path = sandbox
     plain = cv.Variant(
         "plain",
         "simic/Grow-Family-v0",

@@ -9,6 +9,7 @@ import torch
 import envs
 from envs.config import ConfigError
 from envs.data import BatchStream
+from kasmina import UserError
 from tests.envs.helpers import FAST, fast_env
 
 
@@ -86,3 +87,9 @@ def test_batched_envs_shift_as_the_single_env_does() -> None:
             expected, reward, *_ = single.step(0)
             np.testing.assert_allclose(obs[e], expected, rtol=1e-4, atol=1e-5)
             np.testing.assert_allclose(rewards[e], reward, rtol=1e-4, atol=1e-5)
+
+
+def test_early_classes_absent_from_the_fraction_trained_on_are_refused_in_one_line() -> None:
+    env = fast_env(early_classes=1, class_shift_step=2, train_fraction=0.001, batch_size=2)
+    with pytest.raises(UserError, match="early_classes=1: the first 3 training samples hold none"):
+        env.reset(seed=0)
