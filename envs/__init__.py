@@ -17,6 +17,10 @@ widths, parameter price) drawn from the family, with the price and host size obs
 ``vector_entry_point`` of every id in ``envs.BATCHABLE_IDS``
 (``gymnasium.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")``).
 
+Researchers add their own: ``envs.register_task(envs.TaskSpec(...))`` (a host from
+``kasmina.graft`` over any ``nn.Module``, data from ``envs.TaskData.from_tensors``) and
+``envs.register_family``; ``gymnasium.make("their_module:<id>")`` imports the module first.
+
 envs builds on kasmina and knows nothing of simic. Note: this top-level ``envs`` package cannot
 be installed beside the unrelated PyPI package that is also called ``envs``.
 """
@@ -24,7 +28,7 @@ be installed beside the unrelated PyPI package that is also called ``envs``.
 from envs.actions import ActionCodec, ActionKind, GrowthAction, InvalidActionError
 from envs.batched import BatchedGrowthEnv
 from envs.config import ConfigError, GrowthEnvConfig
-from envs.data import DataCorruptError, DataUnavailableError
+from envs.data import DataCorruptError, DataUnavailableError, Split, TaskData
 from envs.family import (
     FAMILIES,
     HiddenFactor,
@@ -37,7 +41,16 @@ from envs.family_env import FamilyGrowthEnv
 from envs.growth_env import GrowthEnv
 from envs.observation import UNKNOWN, ContextView, ObservationLayout
 from envs.recording import EpisodeRecord, RecordEpisode, ReplayReport
-from envs.registration import BATCHABLE_IDS, EMBEDDED_IDS, ENV_IDS, FAMILY_IDS, register_envs
+from envs.registration import (
+    BATCHABLE_IDS,
+    EMBEDDED_IDS,
+    ENV_IDS,
+    FAMILY_IDS,
+    TaskRegistrationError,
+    register_envs,
+    register_family,
+    register_task,
+)
 from envs.reward import RewardContext, RewardMode, RewardTerms
 from envs.tasks import TASKS, TaskSpec, get_task, task_for_id
 from envs.wrappers import DictMaskObservation
@@ -75,10 +88,15 @@ __all__ = [
     "RewardContext",
     "RewardMode",
     "RewardTerms",
+    "Split",
+    "TaskData",
     "TaskFamily",
+    "TaskRegistrationError",
     "TaskSpec",
     "get_family",
     "get_task",
     "register_envs",
+    "register_family",
+    "register_task",
     "task_for_id",
 ]

@@ -12,7 +12,7 @@ import numpy as np
 
 from envs.reward import RewardConfig, RewardFn, RewardMode
 from envs.tasks import TaskSpec, get_task
-from kasmina import AlphaSchedule, BlueprintRegistry, LifecycleConfig, OptimizerSpec, Topology
+from kasmina import AlphaSchedule, BlueprintRegistry, LifecycleConfig, OptimizerSpec
 from kasmina.errors import UnknownChoiceError, UserError
 from kasmina.memory import PressureProbe
 from kasmina.validation import reject_unknown, require_device, require_int, require_number
@@ -159,10 +159,10 @@ class GrowthEnvConfig:
         spec = get_task(task) if isinstance(task, str) else task
         reject_unknown("GrowthEnv", kwargs, [f.name for f in dataclasses.fields(cls)])
         config = cls(**{**spec.defaults, **kwargs})
-        if config.host_widths is not None and spec.topology is not Topology.CNN:
+        if config.host_widths is not None and not spec.takes_widths:
             raise ConfigError(
-                f"GrowthEnv host_widths applies to CNN tasks only; task {spec.name!r} has a "
-                f"{spec.topology.value} host"
+                f"GrowthEnv host_widths applies to tasks whose host takes widths (the CNN "
+                f"tasks); task {spec.name!r} has a {spec.topology} host"
             )
         for name in config.blueprints or ():
             BlueprintRegistry.spec(spec.topology, name)

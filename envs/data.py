@@ -25,7 +25,6 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,6 +33,7 @@ import torch
 from torch import Tensor
 
 from envs.atomic import atomic_write_bytes
+from envs.splits import Split, TaskData
 from kasmina.errors import InvalidValueError, UserError
 
 MNIST1D_CACHE_VERSION = 1
@@ -45,44 +45,6 @@ class DataUnavailableError(UserError, FileNotFoundError):
 
 class DataCorruptError(UserError, ValueError):
     """A data file that is there but cannot be read as what it should be; the message names it."""
-
-
-@dataclass(frozen=True)
-class Split:
-    """One split of a task, in memory."""
-
-    x: Tensor
-    y: Tensor
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def to(self, device: torch.device) -> Split:
-        return Split(self.x.to(device), self.y.to(device))
-
-
-@dataclass(frozen=True)
-class TaskData:
-    """Fixed train / validation / test splits of a classification task."""
-
-    train: Split
-    val: Split
-    test: Split
-    num_classes: int
-
-    def as_sequences(self) -> TaskData:
-        """The splits' ``(N, 1, L)`` inputs as ``(N, L, 1)`` token sequences (transformers)."""
-        train, val, test = (
-            Split(s.x.transpose(1, 2).contiguous(), s.y) for s in (self.train, self.val, self.test)
-        )
-        return TaskData(train, val, test, self.num_classes)
-
-    def to(self, device: torch.device) -> TaskData:
-        if self.train.x.device == device:
-            return self
-        return TaskData(
-            self.train.to(device), self.val.to(device), self.test.to(device), self.num_classes
-        )
 
 
 class BatchStream:

@@ -22,13 +22,11 @@ from typing import Any
 import numpy as np
 
 from envs.config import as_widths
+from envs.tasks import TASKS, get_task
 from kasmina.errors import UnknownChoiceError, UserError, closest
 from kasmina.validation import reject_unknown, require_number
 
-FAMILY_TASKS = ("mnist1d", "digits")
-"""Tasks an instance may use: CNN hosts with slots ``block0``/``block1`` and one blueprint set."""
-
-_NAME = re.compile(r"^(?P<task>.+)-w(?P<widths>\d+(?:x\d+)*)-rent(?P<rent>[0-9.eE+-]+)$")
+_NAME = re.compile(r"^(?P<task>.+?)(?:-w(?P<widths>\d+(?:x\d+)*))?-rent(?P<rent>[0-9.eE+-]+)$")
 
 
 class InstanceError(UserError, ValueError):
@@ -46,8 +44,11 @@ class Instance:
     """One growth task of a family.
 
     Attributes:
-        task: ``"mnist1d"`` or ``"digits"`` (:data:`FAMILY_TASKS`).
-        widths: The CNN host's block widths, e.g. ``(8, 16)`` (one slot per block).
+        task: A registered task (:data:`envs.TASKS`, user tasks included). Every instance of
+            a family must grow the same slots with the same blueprints (``mnist1d`` and
+            ``digits`` do: slots ``block0``/``block1``, the CNN blueprints).
+        widths: The CNN host's block widths, e.g. ``(8, 16)`` (one slot per block); empty:
+            the task's own host (user tasks, whose host factory may take no widths).
         param_rent: The parameter price of the reward (``GrowthEnv(param_rent=...)``).
     """
 
@@ -56,24 +57,33 @@ class Instance:
     param_rent: float
 
     def __post_init__(self) -> None:
-        if not isinstance(self.task, str) or self.task not in FAMILY_TASKS:
-            raise UnknownChoiceError("instance task", self.task, FAMILY_TASKS)
-        object.__setattr__(self, "widths", as_widths("instance widths", self.widths, InstanceError))
+        if not isinstance(self.task, str) or self.task not in TASKS:
+            raise UnknownChoiceError("instance task", self.task, TASKS)
+        widths: tuple[int, ...] = ()
+        if not (self.widths is None or (isinstance(self.widths, tuple | list) and not self.widths)):
+            widths = as_widths("instance widths", self.widths, InstanceError)
+            if not get_task(self.task).takes_widths:
+                raise InstanceError(
+                    f"instance widths {widths}: task {self.task!r}'s host takes no widths; "
+                    "give none (widths=())"
+                )
+        object.__setattr__(self, "widths", widths)
         rent = require_number("instance param_rent", self.param_rent, low=0.0, error=InstanceError)
         object.__setattr__(self, "param_rent", float(rent))
 
     @property
     def name(self) -> str:
         """``"mnist1d-w8x16-rent0.05"``: task, widths and price (:meth:`parse` reads it back)."""
-        widths = "x".join(str(w) for w in self.widths)
-        return f"{self.task}-w{widths}-rent{_rent_text(self.param_rent)}"
+        widths = f"-w{'x'.join(str(w) for w in self.widths)}" if self.widths else ""
+        return f"{self.task}{widths}-rent{_rent_text(self.param_rent)}"
 
     def __str__(self) -> str:
         return self.name
 
     def env_kwargs(self) -> dict[str, Any]:
         """The keyword arguments that make a plain :class:`~envs.GrowthEnv` this instance."""
-        return {"param_rent": self.param_rent, "host_widths": list(self.widths)}
+        widths = {"host_widths": list(self.widths)} if self.widths else {}
+        return {"param_rent": self.param_rent, **widths}
 
     @classmethod
     def parse(cls, value: object) -> Instance:
@@ -103,7 +113,7 @@ def _from_name(name: str) -> Instance:
         rent = float(match["rent"])
     except ValueError:
         raise InstanceError(f"instance {name!r}: price {match['rent']!r} is not a number") from None
-    widths = tuple(int(w) for w in match["widths"].split("x"))
+    widths = tuple(int(w) for w in match["widths"].split("x")) if match["widths"] else ()
     return Instance(match["task"], widths, rent)
 
 

@@ -139,14 +139,18 @@ class FamilyGrowthEnv(GrowthEnv):
                 f"{list(self.slots)}: every instance of a family needs the same slots"
             )
         if config.blueprint_set(task) != self.codec.blueprints:
-            raise InstanceError(f"instance {instance.name} has other blueprints than this env")
+            raise InstanceError(
+                f"instance {instance.name} grows blueprints {list(config.blueprint_set(task))}; "
+                f"this env grows {list(self.codec.blueprints)}: give the family "
+                'fixed=(("blueprints", (...)),) to use one set everywhere'
+            )
         return task, kwargs, config
 
     def _host_size(self, instance: Instance) -> tuple[tuple[str, ...], int]:
         """The instance host's slots and parameter count (memoised: the host is only built)."""
         if instance not in self._host_sizes:
             with seeded_init(0):
-                host = get_task(instance.task).make_host(instance.widths)
+                host = get_task(instance.task).make_host(instance.widths or None)
             count = sum(p.numel() for p in host.parameters())
             self._host_sizes[instance] = (tuple(host.injection_points()), count)
         return self._host_sizes[instance]

@@ -4,11 +4,18 @@ families of :mod:`envs.family` (one per family, under the family's id)."""
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
+import re
+import sys
+
 import gymnasium as gym
 
-from envs.family import FAMILIES
-from envs.tasks import TASKS, get_task
-from kasmina import Topology
+from envs.config import GrowthEnvConfig
+from envs.family import FAMILIES, TaskFamily
+from envs.tasks import TASKS, TaskSpec, get_task
+from kasmina import BlueprintRegistry, HostNetwork, Topology, seeded_init
+from kasmina.errors import InvalidValueError
 
 ENTRY_POINT = "envs.growth_env:GrowthEnv"
 FAMILY_ENTRY_POINT = "envs.family_env:FamilyGrowthEnv"
@@ -65,3 +72,125 @@ def register_envs() -> None:
 
 def _vector(env_id: str) -> str | None:
     return VECTOR_ENTRY_POINT if env_id in BATCHABLE_IDS else None
+
+
+# ------------------------------------------------------------------------------ user tasks
+_ID = re.compile(r"^[\w.-]+/[\w.-]+-v\d+$")
+
+
+class TaskRegistrationError(InvalidValueError):
+    """A task or family that cannot be registered as given; the message says why."""
+
+
+def register_task(spec: TaskSpec) -> TaskSpec:
+    """Add a user task to :data:`envs.TASKS` and register its Gymnasium id.
+
+    ``spec.host_factory`` builds a :class:`~kasmina.HostNetwork` (one of ours, or any
+    ``nn.Module`` made one by :func:`kasmina.graft`); ``spec.loader(data_dir)`` returns its
+    :class:`~envs.TaskData` (e.g. :meth:`~envs.TaskData.from_tensors`); ``spec.blueprints``
+    names blueprints registered for the host's topology, the user's own included. Both
+    callables must be module-level (they are pickled with the environment), and the module that
+    calls ``register_task`` at import is what ``gymnasium.make("that_module:<env_id>")`` and
+    ``simic ... --env that_module:<env_id>`` import in a fresh process.
+
+    Registering the same id from the same module again (a re-import) replaces the spec.
+
+    Returns:
+        The spec as registered: its ``topology`` read from the host, its ``module`` filled in.
+    """
+    if not isinstance(spec, TaskSpec):
+        raise TaskRegistrationError(f"register_task takes an envs.TaskSpec, got {type(spec)}")
+    caller = sys._getframe(1).f_globals.get("__name__")  # the module that registers the task
+    spec = _completed(spec, spec.module or caller)
+    _check_free(spec)
+    TASKS[spec.name] = spec
+    if spec.env_id in gym.registry:
+        del gym.registry[spec.env_id]  # the same task re-registered (checked above)
+    gym.register(spec.env_id, entry_point=ENTRY_POINT, kwargs={"task": spec.name})
+    return spec
+
+
+def _completed(spec: TaskSpec, module: str | None) -> TaskSpec:
+    """``spec`` checked, with its topology (from its host) and module filled in."""
+    if not _ID.match(str(spec.env_id)):
+        raise TaskRegistrationError(
+            f"task env_id {spec.env_id!r} is not a versioned Gymnasium id like "
+            "'simic/Grow-Mine-v0' (namespace/Name-vN)"
+        )
+    for role in ("host_factory", "loader"):
+        _check_picklable(spec, role)
+    with seeded_init(0):
+        host = spec.host_factory()
+    if not isinstance(host, HostNetwork):
+        raise TaskRegistrationError(
+            f"task {spec.name!r}: host_factory returned {type(host).__name__}, not a "
+            "kasmina.HostNetwork (wrap your nn.Module with kasmina.graft(module, points))"
+        )
+    for name in spec.blueprints:
+        BlueprintRegistry.spec(host.topology, name)  # unknown: one line with the valid ones
+    return dataclasses.replace(spec, topology=host.topology, module=module)
+
+
+def _check_picklable(spec: TaskSpec, role: str) -> None:
+    value = getattr(spec, role)
+    try:
+        pickle.dumps(value)
+    except Exception as exc:
+        raise TaskRegistrationError(
+            f"task {spec.name!r}: {role} must be a module-level function or a "
+            f"functools.partial of one (it is pickled with the env), got {value!r} ({exc})"
+        ) from None
+
+
+def _check_free(spec: TaskSpec) -> None:
+    """Refuse a name or id taken by another task (a built-in one, or another module's)."""
+    for other in TASKS.values():
+        if spec.name != other.name and spec.env_id != other.env_id:
+            continue
+        if other.module is None or other.module != spec.module:
+            raise TaskRegistrationError(
+                f"task {spec.name!r} / {spec.env_id!r} is taken by task {other.name!r} "
+                f"({other.env_id}, from {other.module or 'envs'}); choose another name and id"
+            )
+    if spec.env_id in gym.registry and spec.env_id not in {t.env_id for t in TASKS.values()}:
+        raise TaskRegistrationError(f"{spec.env_id!r} is already a registered Gymnasium id")
+
+
+def register_family(family: TaskFamily) -> TaskFamily:
+    """Add a task family (its instances may use user tasks) and register its Gymnasium id.
+
+    Every instance must grow the same slots with the same blueprints (checked when the
+    environment is made). Registering the same id again (a re-import) replaces it.
+    """
+    if not isinstance(family, TaskFamily):
+        raise TaskRegistrationError(f"register_family takes an envs.TaskFamily, got {family!r}")
+    if not _ID.match(str(family.env_id)):
+        raise TaskRegistrationError(f"family env_id {family.env_id!r} is not like 'a/Name-v0'")
+    _check_one_action_space(family)
+    builtin = family.env_id in FAMILY_IDS or family.env_id in ENV_IDS
+    if builtin or family.env_id in {t.env_id for t in TASKS.values()}:
+        raise TaskRegistrationError(f"{family.env_id!r} is a built-in or task id; choose another")
+    FAMILIES[family.env_id] = family
+    if family.env_id in gym.registry:
+        del gym.registry[family.env_id]
+    gym.register(family.env_id, entry_point=FAMILY_ENTRY_POINT, kwargs={"family": family.env_id})
+    return family
+
+
+def _check_one_action_space(family: TaskFamily) -> None:
+    """Every instance grows the same slots with the same blueprints (one action space)."""
+    seen: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
+    for instance in family.instances:
+        task = get_task(instance.task)
+        config = GrowthEnvConfig.from_kwargs(task, {**dict(family.fixed), **instance.env_kwargs()})
+        with seeded_init(0):
+            points = tuple(task.make_host(instance.widths or None).injection_points())
+        seen.setdefault((config.slots or points, config.blueprint_set(task)), instance.name)
+    if len(seen) > 1:
+        grown = "; ".join(
+            f"{name}: slots {list(s)}, blueprints {list(b)}" for (s, b), name in seen.items()
+        )
+        raise TaskRegistrationError(
+            f"family {family.env_id!r}: its instances grow different slots or blueprints "
+            f'({grown}); one set for all (fixed=(("blueprints", (...)),) sets the blueprints)'
+        )

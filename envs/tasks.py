@@ -7,6 +7,7 @@ loader, its host and its blueprints. The registration (:mod:`envs.registration`)
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -38,6 +39,10 @@ class TaskSpec:
             it needs a local ``data_dir`` (CIFAR-10).
         as_sequence: Feed (N, 1, L) inputs as (N, L, 1) token sequences (transformer hosts).
         defaults: Task-specific defaults for :class:`~envs.GrowthEnvConfig` fields.
+        topology: The host's kind (CNN or transformer blueprints); ``None``: derived from
+            ``as_sequence`` (built-in tasks) or, for :func:`envs.register_task`, from the host.
+        module: The module that registers the task, imported by a fresh process that needs it
+            (e.g. to load an exported network); ``None`` for the built-in tasks.
     """
 
     env_id: str
@@ -49,25 +54,45 @@ class TaskSpec:
     embedded: bool = True
     as_sequence: bool = False
     defaults: dict[str, object] = field(default_factory=dict)
+    topology: Topology | None = None
+    module: str | None = None
+
+    def __post_init__(self) -> None:
+        # The built-in tasks derive their host kind from their input layout; a user task's is
+        # read from its host by envs.register_task.
+        if self.topology is None:
+            kind = Topology.TRANSFORMER if self.as_sequence else Topology.CNN
+            object.__setattr__(self, "topology", kind)
 
     @property
-    def topology(self) -> Topology:
-        return Topology.TRANSFORMER if self.as_sequence else Topology.CNN
+    def takes_widths(self) -> bool:
+        """Its host factory takes ``widths=`` (the CNN tasks: ``host_widths``, families)."""
+        func = self.host_factory.func if isinstance(self.host_factory, partial) else None
+        try:
+            params = inspect.signature(func or self.host_factory).parameters
+        except (TypeError, ValueError):
+            return False
+        return "widths" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
     def make_host(self, widths: tuple[int, ...] | None = None) -> HostNetwork:
         """A fresh host; ``widths`` replaces a CNN host's block widths (``None``: its own)."""
         if widths is None:
             return self.host_factory()
-        if self.topology is not Topology.CNN:
+        if not self.takes_widths:
             raise InvalidValueError(
-                f"host widths apply to CNN tasks only; task {self.name!r} has a "
-                f"{self.topology.value} host"
+                f"host widths apply to tasks whose host factory takes widths=; task "
+                f"{self.name!r} has a {self.topology} host built by {_name_of(self.host_factory)}"
             )
         return self.host_factory(widths=tuple(widths))
 
     def load_data(self, data_dir: str | None = None) -> TaskData:
         """Its train / validation / test splits (memoised per process: vector envs share one)."""
         return load_cached(self.loader, data_dir)
+
+
+def _name_of(obj: object) -> str:
+    func = obj.func if isinstance(obj, partial) else obj
+    return f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', repr(func))}"
 
 
 def _index(specs: Iterable[TaskSpec]) -> dict[str, TaskSpec]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -21,10 +22,34 @@ def simic_env_ids() -> list[str]:
 
 
 def resolve_env_id(env_id: str) -> str:
-    """``env_id`` if registered, else an error listing the ids and suggesting the closest."""
-    if env_id not in gym.registry:
-        raise UnknownChoiceError("environment id", env_id, simic_env_ids())
+    """``env_id`` if registered, else an error listing the ids and suggesting the closest.
+
+    ``"module:simic/Grow-Mine-v0"`` (a user task, :func:`envs.register_task`) imports
+    ``module`` first, as ``gymnasium.make`` does; the id is returned as given, so that every
+    process it is handed to (subprocess envs, evaluation pools, Ray workers) imports it too.
+    """
+    module, _, bare = env_id.rpartition(":")
+    if module:
+        import_task_module(module, env_id)
+    if bare not in gym.registry:
+        raise UnknownChoiceError("environment id", bare, simic_env_ids())
     return env_id
+
+
+def bare_env_id(env_id: str) -> str:
+    """``env_id`` without a ``module:`` prefix (the key of :data:`envs.FAMILIES`)."""
+    return env_id.rpartition(":")[2]
+
+
+def import_task_module(module: str, what: str) -> None:
+    """Import the user module that registers ``what`` (an id or a task), or one line why not."""
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise SimicError(
+            f"{what}: cannot import module {module!r} ({exc}); is it on PYTHONPATH "
+            "(or in the working directory)?"
+        ) from None
 
 
 def parse_value(text: str) -> Any:

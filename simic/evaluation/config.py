@@ -11,7 +11,7 @@ from typing import Any
 
 import envs
 from kasmina.validation import require_device, require_int
-from simic.common.envutil import resolve_env_id
+from simic.common.envutil import bare_env_id, resolve_env_id
 from simic.common.errors import SimicError
 from simic.common.options import doc
 from simic.common.raysupport import DEFAULT, check_address, require_ray
@@ -115,5 +115,5 @@ class EvaluateConfig:
 
 def family_instances(env_id: str) -> tuple[str, ...]:
     """The instance names of a task-family id (empty for any other id)."""
-    family = envs.FAMILIES.get(env_id)
+    family = envs.FAMILIES.get(bare_env_id(env_id))
     return family.names if family is not None else ()

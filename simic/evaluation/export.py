@@ -27,6 +27,7 @@ from typing import Any
 import gymnasium as gym
 import torch
 
+import envs
 from envs.atomic import atomic_write_bytes
 from envs.config import GrowthEnvConfig
 from envs.evaluation import evaluate_split
@@ -35,6 +36,7 @@ from envs.tasks import get_task
 from kasmina import MorphogeneticModel, ParamCounts, seeded_init
 from kasmina.errors import KasminaError, UserError
 from kasmina.threads import torch_threads
+from simic.common.envutil import import_task_module
 
 FORMAT = "simic-grown-model"
 FORMAT_VERSION = 1
@@ -142,6 +144,9 @@ def export_grown_model(
         "format_version": FORMAT_VERSION,
         "torch_version": str(torch.__version__),  # TorchVersion is not a plain str
         "task": base.task.name,
+        # A user task is known once the module that registers it is imported (optional key:
+        # files of the built-in tasks, older ones included, have none).
+        "task_module": base.task.module,
         "kwargs": kwargs,
         "chunk_size": config.val_batch_size,
         "slots": list(model.slots),
@@ -208,6 +213,8 @@ def load_grown_model(path: str | Path, *, device: str | torch.device = "cpu") ->
             version, or does not fit the architecture it describes.
     """
     payload = _read(path)
+    if payload.get("task_module") and payload["task"] not in envs.TASKS:
+        import_task_module(payload["task_module"], f"task {payload['task']!r} of {path}")
     try:
         kwargs = dict(payload["kwargs"])
         config = GrowthEnvConfig.from_kwargs(payload["task"], {**kwargs, "device": str(device)})
