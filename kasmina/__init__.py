@@ -7,7 +7,8 @@ with an alpha ramp and are then fossilized or pruned (:class:`SeedStage`). A
 :class:`MemoryGovernor` switches activation checkpointing on under CUDA memory pressure and
 retries out-of-memory steps. :mod:`kasmina.counterfactual` evaluates a model with seeds' alphas
 overridden (and says which counterfactual measures a seed); :mod:`kasmina.description` is the
-JSON format of ``describe_seeds`` / ``restore_seeds``.
+JSON format of ``describe_seeds`` / ``restore_seeds``. :func:`graft` turns any ``torch.nn.Module``
+into a host, with slots after named submodules (:class:`GraftedHost`).
 
 kasmina knows nothing of the environment (``envs``) or the controller (``simic``).
 """
@@ -22,6 +23,7 @@ from kasmina.errors import (
     UnknownChoiceError,
     UserError,
 )
+from kasmina.graft import GraftedHost, GraftError, graft
 from kasmina.hosts import CNNHost, HostNetwork, TransformerHost
 from kasmina.lifecycle import TRANSITIONS, AlphaSchedule, LifecycleConfig, SeedStage, StageChange
 from kasmina.memory import (
@@ -42,6 +44,8 @@ __all__ = [
     "BlueprintSpec",
     "CNNHost",
     "CheckpointEvent",
+    "GraftError",
+    "GraftedHost",
     "GrowthOOMError",
     "HostNetwork",
     "IllegalTransitionError",
@@ -65,5 +69,6 @@ __all__ = [
     "UnknownChoiceError",
     "UserError",
     "device_memory_pressure",
+    "graft",
     "seeded_init",
 ]

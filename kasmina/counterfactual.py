@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import torch
 from torch import Tensor
@@ -46,8 +46,26 @@ class SlottedModel(Protocol):
     def named_buffers(self, *args: Any, **kwargs: Any) -> Iterator[tuple[str, Tensor]]: ...
 
 
-Seen = dict[str, tuple[Tensor, Tensor | None]]
-"""Per slot, what the plain pass saw there: the slot's input and its seed's output (if run)."""
+class Sight(NamedTuple):
+    """What the plain pass saw at one slot: its input ``h``, its seed's output ``s`` (if run),
+    and their version counters then (a later in-place op, e.g. a grafted model's
+    ``ReLU(inplace=True)`` after the point, bumps them: the record is then stale)."""
+
+    h: Tensor
+    s: Tensor | None
+    versions: tuple[int, ...]
+
+    def intact(self) -> bool:
+        """Whether neither tensor has been modified in place since it was recorded."""
+        return _versions(self.h, self.s) == self.versions
+
+
+def _versions(h: Tensor, s: Tensor | None) -> tuple[int, ...]:
+    return (h._version,) if s is None else (h._version, s._version)
+
+
+Seen = dict[str, Sight]
+"""Per slot, what the plain pass saw there."""
 
 
 def contribution_alpha(stage: SeedStage) -> float:
@@ -108,7 +126,9 @@ def forward_counterfactuals(
     starts from the features the plain pass had at its slot
     (:meth:`HostNetwork.forward_from`) and reuses the seed's output there. A counterfactual
     that equals the plain pass (a slot without a working seed, switched off) returns the
-    plain logits. Hosts without ``forward_from`` get one full pass per slot.
+    plain logits. Slots where the host cannot restart (:meth:`HostNetwork.can_cut`: hosts
+    without ``forward_from``, a grafted point inside a residual block) get one full pass each,
+    as do slots whose recorded features a later in-place op changed.
 
     Raises:
         KasminaError: in training mode, where the extra passes would move BatchNorm
@@ -118,12 +138,20 @@ def forward_counterfactuals(
         raise KasminaError("forward_counterfactuals needs eval mode (call model.eval())")
     for slot_id in alphas:
         model.slot(slot_id)  # an unknown id raises here, naming the valid ones
-    if type(model.host).forward_from is HostNetwork.forward_from:
+    cut = [k for k in alphas if model.host.can_cut(k)]
+    if not cut:
         return model(x), _full_counterfactuals(model, x, alphas)
     seen: Seen = {}
-    recorders = {k: _recorder(model, k, seen) for k in alphas}
+    recorders = {k: _recorder(model, k, seen) for k in cut}
     logits = model.host(x, {**model.slots, **recorders})
-    return logits, {k: _suffix(model, k, float(a), seen[k], logits) for k, a in alphas.items()}
+    out = {}
+    for slot_id, alpha in alphas.items():
+        sight = seen.get(slot_id)
+        if sight is not None and sight.intact():
+            out[slot_id] = _suffix(model, slot_id, float(alpha), sight, logits)
+        else:  # not cuttable, not reached by the plain pass, or its record went stale
+            out[slot_id] = _full_counterfactuals(model, x, {slot_id: alpha})[slot_id]
+    return logits, out
 
 
 def _full_counterfactuals(
@@ -143,10 +171,10 @@ def _recorder(model: SlottedModel, slot_id: str, seen: Seen) -> Callable[[Tensor
     def run(h: Tensor) -> Tensor:
         override = slot.alpha_override
         if not slot.runs_seed(override) or slot.seed is None:
-            seen[slot_id] = (h, None)
+            seen[slot_id] = Sight(h, None, _versions(h, None))
             return h
         s = slot.seed(slot.seed_input(h, override))
-        seen[slot_id] = (h, s)
+        seen[slot_id] = Sight(h, s, _versions(h, s))
         return slot.mix(h, s, override)
 
     return run
@@ -156,11 +184,11 @@ def _suffix(
     model: SlottedModel,
     slot_id: str,
     alpha: float,
-    seen: tuple[Tensor, Tensor | None],
+    seen: Sight,
     plain: Tensor,
 ) -> Tensor:
     """The logits with slot ``slot_id`` at ``alpha``, from what the plain pass saw there."""
-    slot, (h, s) = model.slot(slot_id), seen
+    slot, h, s = model.slot(slot_id), seen.h, seen.s
     if not slot.runs_seed(alpha):
         if s is None:  # the slot's output is h in both passes: nothing to recompute
             return plain

@@ -45,6 +45,12 @@ class HostNetwork(nn.Module, ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement forward_from")
 
+    def can_cut(self, slot_id: str) -> bool:
+        """Whether :meth:`forward_from` can restart at ``slot_id`` (else counterfactuals there
+        run full passes). By default: at every slot if the host implements ``forward_from``,
+        at none otherwise; hosts that can restart at only some slots override it."""
+        return type(self).forward_from is not HostNetwork.forward_from
+
     def _point_index(self, slot_id: str) -> int:
         points = list(self.injection_points())
         if slot_id not in points:

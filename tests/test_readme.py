@@ -1,5 +1,6 @@
 """The README's code example runs as written (docs that drift from the code are worse than none)."""
 
+import os
 import re
 import subprocess
 import sys
@@ -75,15 +76,23 @@ def _python_blocks() -> list[str]:
 
 @pytest.mark.parametrize("index", range(len(_python_blocks())))
 @pytest.mark.slow
-def test_every_python_block_in_the_readme_runs(index):
+def test_every_python_block_in_the_readme_runs(index, tmp_path):
     # Each block in a fresh interpreter, as a reader would paste it: registrations a block makes
-    # (a blueprint, a policy) cannot leak into the other tests. Episodes are shortened.
+    # (a blueprint, a policy) cannot leak into the other tests. Episodes are shortened. The
+    # "Grow your own model" module is saved as the reader would save it, so that the blocks
+    # using it import it.
     block = _python_blocks()[index].replace("budget=25", "budget=2")
+    module = re.search(
+        r"<!-- user-module: (\S+) -->\n```python\n(.*?)```", README.read_text(), re.S
+    )
+    assert module, "README lost its user-module block"
+    (tmp_path / module.group(1)).write_text(module.group(2))
     result = subprocess.run(
         [sys.executable, "-c", block],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=README.parent,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
     )
     assert result.returncode == 0, f"README python block {index}:\n{block}\n{result.stderr}"

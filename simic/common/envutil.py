@@ -17,8 +17,10 @@ from simic.common.errors import SimicError  # also still importable from here, w
 
 
 def simic_env_ids() -> list[str]:
-    """Registered growth environment ids."""
-    return sorted(e for e in gym.registry if e.startswith("simic/"))
+    """Registered growth environment ids: ``simic/...`` and every task's and family's
+    (user tasks registered under another namespace included)."""
+    ours = {t.env_id for t in envs.TASKS.values()} | set(envs.FAMILIES)
+    return sorted({e for e in gym.registry if e.startswith("simic/")} | ours)
 
 
 def resolve_env_id(env_id: str) -> str:

@@ -71,10 +71,10 @@ from simic.evaluation.export import export_grown_model
 from simic.policies import Schedule, SchedulePolicy, run_episode
 
 env = gym.make("my_growth:simic/Grow-Waves-v0", budget=6, batches_per_step=2)
-check_env(env.unwrapped, skip_render_check=True)
 base = env.unwrapped
-assert list(base.codec.blueprints) == ["conv_light", "attention", "pointwise"], base.codec
 assert base.model is None
+check_env(base, skip_render_check=True)
+assert list(base.codec.blueprints) == ["conv_light", "attention", "pointwise"], base.codec
 obs, _ = env.reset(seed=3)
 assert base.model.host.injection_points() == {"block0": 8, "block1": 8}
 twin = pickle.loads(pickle.dumps(base))
@@ -87,7 +87,7 @@ result = run_episode(env, policy, seed=5)
 stages = {k: v.stage.name for k, v in base.model.slots.items()}
 assert "FOSSILIZED" in stages.values(), stages
 export_grown_model(env, sys.argv[1])
-print("API OK", result.final_test_accuracy)
+print("API OK", sum(result.rewards))
 """
 
 LOAD_SCRIPT = """
@@ -119,6 +119,8 @@ def test_evaluate_train_resume_and_family(user_dir: Path) -> None:
         "nogrow",
         "--episodes",
         "2",
+        "--n-envs",
+        "2",  # a pool of worker processes: each imports my_growth from the id
         "--out",
         "eval",
     )
