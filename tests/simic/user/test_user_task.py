@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 ENV = "my_growth:simic/Grow-Waves-v0"
 FAMILY = "my_growth:simic/Grow-Mixed-v0"
-SMALL_ENV = ["--env-kwargs", "budget=5", "batches_per_step=2"]
+SMALL_ENV = "--env-kwargs budget=5 batches_per_step=2"
 
 pytestmark = pytest.mark.slow
 
@@ -56,10 +57,10 @@ def run(folder: Path, *args: str, timeout: int = 240) -> str:
     return done.stdout
 
 
-def simic(folder: Path, *argv: str) -> str:
-    return run(
-        folder, "-c", "import sys; from simic.cli import main; sys.exit(main(sys.argv[1:]))", *argv
-    )
+def simic(folder: Path, command: str) -> str:
+    """``simic COMMAND`` (shell words) in a fresh interpreter in the user's folder."""
+    main = "import sys; from simic.cli import main; sys.exit(main(sys.argv[1:]))"
+    return run(folder, "-c", main, *shlex.split(command))
 
 
 API_SCRIPT = """
@@ -106,71 +107,25 @@ def test_env_api_pickle_and_export(user_dir: Path) -> None:
     assert line[0] == "LOAD" and float(line[1]) == float(line[2])
 
 
+def evaluated(folder: Path, out: str, command: str) -> dict[str, list[dict]]:
+    """``simic evaluate COMMAND --out OUT``: each policy's episodes, from OUT/results.json."""
+    simic(folder, f"evaluate {command} --out {out}")
+    results = json.loads((folder / out / "results.json").read_text())
+    assert not results["partial"]
+    return {p["policy"]: p["episodes"] for p in results["policies"]}
+
+
 def test_evaluate_train_resume_and_family(user_dir: Path) -> None:
-    out = simic(
-        user_dir,
-        "evaluate",
-        "--env",
-        ENV,
-        *SMALL_ENV,
-        "--policy",
-        "heuristic",
-        "--policy",
-        "nogrow",
-        "--episodes",
-        "2",
-        "--n-envs",
-        "2",  # a pool of worker processes: each imports my_growth from the id
-        "--out",
-        "eval",
-    )
-    policies = json.loads((user_dir / "eval" / "results.json").read_text())
-    assert "heuristic" in out and "nogrow" in out, out
-    assert policies
-    small_ppo = ["--n-steps", "16", "--batch-size", "16", "--n-epochs", "1", "--eval-every", "0"]
-    simic(
-        user_dir,
-        "train",
-        "--env",
-        ENV,
-        *SMALL_ENV,
-        *small_ppo,
-        "--n-envs",
-        "2",
-        "--timesteps",
-        "32",
-        "--out",
-        "run",
-    )
-    simic(user_dir, "train", "--resume", "run", "--timesteps", "64")
-    out = simic(
-        user_dir,
-        "evaluate",
-        "--env",
-        ENV,
-        *SMALL_ENV,
-        "--policy",
-        "run/model.zip",
-        "--episodes",
-        "1",
-        "--out",
-        "eval_ppo",
-    )
-    assert "model" in out or "run" in out, out
-    out = simic(
-        user_dir,
-        "evaluate",
-        "--env",
-        FAMILY,
-        "--env-kwargs",
-        "budget=4",
-        "batches_per_step=1",
-        "--policy",
-        "heuristic",
-        "--episodes",
-        "2",
-        "--out",
-        "eval_family",
-    )
-    family = json.loads((user_dir / "eval_family" / "results.json").read_text())
-    assert {"mnist1d-w8x16-rent0.05", "waves-rent0.05"} <= set(json.dumps(family).split('"')), out
+    # --n-envs 2: a pool of worker processes, each of which imports my_growth from the id.
+    command = f"--env {ENV} {SMALL_ENV} --policy heuristic --policy nogrow --episodes 2 --n-envs 2"
+    played = evaluated(user_dir, "eval", command)
+    assert {k: len(v) for k, v in played.items()} == {"heuristic": 2, "nogrow": 2}
+    ppo = "--n-steps 16 --batch-size 16 --n-epochs 1 --eval-every 0 --n-envs 2"
+    simic(user_dir, f"train --env {ENV} {SMALL_ENV} {ppo} --timesteps 32 --out run")
+    simic(user_dir, "train --resume run --timesteps 64")  # subprocess envs import my_growth
+    played = evaluated(user_dir, "eval_ppo", f"--env {ENV} {SMALL_ENV} --policy run/model.zip")
+    assert [len(v) for v in played.values()] == [10]
+    command = f"--env {FAMILY} --env-kwargs budget=4 batches_per_step=1 --policy heuristic"
+    played = evaluated(user_dir, "eval_family", f"{command} --episodes 4")
+    instances = {e.get("instance") for e in played["heuristic"]}
+    assert instances == {"mnist1d-w8x16-rent0.05", "waves-rent0.05"}, instances

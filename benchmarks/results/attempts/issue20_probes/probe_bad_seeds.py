@@ -1,6 +1,7 @@
 """Probe 2: per-germination seed lr, bimodal (good/bad), reactive prune + retry."""
 
 import json
+import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 
@@ -65,7 +66,9 @@ _E = {}
 def play(job):
     inst, plan, react, k = job
     if inst not in _E:
-        _E[inst] = gym.make("simic/Grow-Family-v0")
+        _E[inst] = gym.make(
+            "simic/Grow-Family-v0", batches_per_step=int(os.environ.get("BPS", "8"))
+        )
     env = _E[inst]
     CURRENT_SEED[0] = training_seed(k)
     pol = (Reactive if react else SchedulePolicy)(env, Schedule.parse(plan))
