@@ -13,7 +13,8 @@ import json
 import multiprocessing
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack
+from contextlib import contextmanager
+from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +43,36 @@ def play_logged(
     row appended to ``path`` and yielded as it finishes, in finishing order."""
     path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with ExitStack() as stack, path.open("a") as log:
-        if workers > 1:
-            pool = stack.enter_context(multiprocessing.get_context("forkserver").Pool(workers))
-            rows: Iterator[Row] = pool.imap_unordered(play, todo, chunksize=4)
-        else:
-            rows = map(play, todo)
+    with path.open("a") as log, _pool(workers) as pool:
+        rows = map(play, todo) if pool is None else pool.imap_unordered(play, todo, chunksize=4)
         for i, row in enumerate(rows):
             log.write(json.dumps(row) + "\n")
             log.flush()
             yield row
             if (i + 1) % 100 == 0:
                 print(f"  {i + 1}/{len(todo)} in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+@contextmanager
+def _pool(workers: int) -> Iterator[Pool | None]:
+    """A worker pool (``None`` for one worker), closed and joined once every job is done.
+
+    Not ``Pool.__exit__``, which terminates the pool even after a clean finish: that hung the
+    test suite twice (``Pool._terminate_pool`` joining, for ever, a worker that was blocked on
+    the task queue's lock and forked a minute after the pool). A closed pool's workers leave
+    on their own. After an interruption or an error they are killed.
+    """
+    if workers <= 1:
+        yield None
+        return
+    pool = multiprocessing.get_context("forkserver").Pool(workers)
+    try:
+        yield pool
+        pool.close()
+    except BaseException:
+        for process in pool._pool:  # type: ignore[attr-defined]  # no public handle on them
+            process.kill()
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
