@@ -58,7 +58,7 @@ def _pool(workers: int) -> Iterator[Pool | None]:
     """A worker pool (``None`` for one worker), closed and joined once every job is done.
 
     Not ``Pool.__exit__``, which terminates the pool even after a clean finish: that hung the
-    test suite twice (``Pool._terminate_pool`` joining, for ever, a worker that was blocked on
+    test suite (gdb: ``Pool._terminate_pool`` joining, for ever, a worker that was blocked on
     the task queue's lock and forked a minute after the pool). A closed pool's workers leave
     on their own. After an interruption or an error they are killed.
     """
