@@ -130,14 +130,43 @@ def _points(module: nn.Module, points: Sequence[str] | Mapping[str, int | None])
     return out
 
 
-def _topology(module: nn.Module, topology: Topology | str | None) -> tuple[Topology, int]:
-    """The topology (given, or CNN when the module has a 1-D/2-D conv) and its spatial dims."""
+_CNN_LAYERS = (nn.Conv1d, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d)
+_TOKEN_LAYERS = (nn.LayerNorm, nn.MultiheadAttention, nn.Linear, nn.Embedding)
+
+
+def _kind(sub: nn.Module) -> Topology | None:
+    """What a point's own layers say its features are: conv maps or tokens (None: no clue)."""
+    layers = list(sub.modules())
+    if any(isinstance(m, _CNN_LAYERS) for m in layers):
+        return Topology.CNN
+    if any(isinstance(m, _TOKEN_LAYERS) for m in layers):
+        return Topology.TRANSFORMER
+    return None
+
+
+def _topology(
+    module: nn.Module, topology: Topology | str | None, points: Sequence[str] = ()
+) -> tuple[Topology, int]:
+    """The topology and the spatial dims of conv features.
+
+    Given, or read from the points' own layers (a ViT's points are encoder layers, though its
+    patch embedding is a conv); where they say nothing, CNN if the module has a 1-D/2-D conv.
+    """
     convs = [m for m in module.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))]
+    dims = 1 if convs and isinstance(convs[0], nn.Conv1d) else 2
     if topology is not None:
-        chosen = Topology.parse(topology)
-    else:
-        chosen = Topology.CNN if convs else Topology.TRANSFORMER
-    return chosen, 1 if convs and isinstance(convs[0], nn.Conv1d) else 2
+        return Topology.parse(topology), dims
+    kinds = {p: _kind(module.get_submodule(p)) for p in points}
+    known = {k for k in kinds.values() if k is not None}
+    if len(known) > 1:
+        said = ", ".join(f"{p!r}: {k}" for p, k in kinds.items() if k is not None)
+        raise GraftError(
+            f"graft points disagree on their features ({said}); pass topology='cnn' or "
+            "topology='transformer'"
+        )
+    if known:
+        return known.pop(), dims
+    return (Topology.CNN if convs else Topology.TRANSFORMER), dims
 
 
 class _PointTracer(fx.Tracer):
@@ -384,5 +413,6 @@ def graft(
     """
     if not isinstance(module, nn.Module):
         raise GraftError(f"graft needs a torch.nn.Module, got {type(module).__name__}")
-    chosen = _topology(module, topology)[0]
-    return GraftedHost(module, _points(module, points), chosen)
+    resolved = _points(module, points)
+    chosen = _topology(module, topology, list(resolved))[0]
+    return GraftedHost(module, resolved, chosen)

@@ -185,6 +185,34 @@ def test_topology_is_inferred_given_or_refused_and_1d_convs_say_so() -> None:
     assert "'transformer'" in _message(error)
 
 
+class PatchTokens(TokenNet):
+    """A ViT in small: a patch-embedding conv makes tokens for token layers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch = nn.Conv1d(1, 16, 4, stride=4)
+
+    def forward(self, x: Tensor) -> Tensor:  # x: (N, 1, L) -> tokens (N, L / 4, 16)
+        return self.head(self.mix2(self.mix1(self.patch(x).transpose(1, 2))).mean(dim=1))
+
+
+def test_topology_is_read_from_the_points_own_layers() -> None:
+    # The patch conv would make the whole module look like a CNN; its points are token layers.
+    with seeded_init(0):
+        vit = PatchTokens().eval()
+    host = graft(vit, ["mix1", "mix2"])
+    assert host.topology is Topology.TRANSFORMER
+    model = MorphogeneticModel(host).eval()
+    model.germinate("mix1", "lora")
+    x = torch.randn(2, 1, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(model(x), vit(x))
+    assert graft(_net("resnet"), ["bn1"]).topology is Topology.CNN  # a BatchNorm2d says so
+    with pytest.raises(GraftError, match="disagree") as error:
+        graft(_net("resnet"), ["layer2", "fc"])
+    assert "'layer2': cnn" in _message(error) and "topology='transformer'" in _message(error)
+
+
 @pytest.mark.parametrize("points", [["layer1", "layer2"], ["layer1.0.conv1"], ["bn1"]])
 def test_grafted_model_is_the_untouched_model_at_birth(points: list[str]) -> None:
     net, x = _net("resnet"), _input("resnet")
