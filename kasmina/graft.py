@@ -12,19 +12,18 @@ not trace, get full passes instead (:meth:`GraftedHost.cut_report` says why).
 from __future__ import annotations
 
 import difflib
-import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import Tensor, fx, nn
+from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _NormBase
 from torch.nn.modules.conv import _ConvNd
 
 from kasmina.blueprints.registry import Topology
 from kasmina.errors import UserError, closest
+from kasmina.graph_cut import Trace, forward_order, suffix, trace_points
 from kasmina.hosts import HostNetwork, SlotFn
 
 _Hook = Callable[[nn.Module, Any, Any], Tensor]
@@ -169,106 +168,6 @@ def _topology(
     return (Topology.CNN if convs else Topology.TRANSFORMER), dims
 
 
-class _PointTracer(fx.Tracer):
-    """fx's tracer with every point a leaf, so each point call is one ``call_module`` node."""
-
-    def __init__(self, points: set[str]) -> None:
-        super().__init__()
-        self.points = points
-
-    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return module_qualified_name in self.points or super().is_leaf_module(
-            m, module_qualified_name
-        )
-
-
-@dataclass
-class _Trace:
-    """One trace of the module (in one train/eval mode: fx bakes ``self.training`` in)."""
-
-    traced: fx.GraphModule | None
-    reasons: dict[str, str | None]  # point name -> why it is not cuttable (None: it is)
-    suffixes: dict[str, fx.GraphModule] = field(default_factory=dict)
-
-
-def _trace(module: nn.Module, names: Sequence[str]) -> _Trace:
-    """Trace ``module`` with the points as leaves and decide, per point, whether it cuts."""
-    extra = list(inspect.signature(module.forward).parameters.values())[1:]
-    concrete = {p.name: p.default for p in extra if p.default is not inspect.Parameter.empty}
-    try:
-        graph = _PointTracer(set(names)).trace(module, concrete_args=concrete or None)
-    except Exception as e:  # fx raises many kinds (TraceError, TypeError, ...)
-        why = f"the model does not trace with torch.fx ({type(e).__name__}: {e})".split("\n")[0]
-        return _Trace(None, dict.fromkeys(names, why))
-    traced = fx.GraphModule(module, graph)
-    nodes = list(graph.nodes)
-    return _Trace(traced, {name: _cut_reason(nodes, name) for name in names})
-
-
-def _point_nodes(nodes: list[fx.Node], name: str) -> list[int]:
-    return [i for i, n in enumerate(nodes) if n.op == "call_module" and n.target == name]
-
-
-def _cut_reason(nodes: list[fx.Node], name: str) -> str | None:
-    """Why the graph cannot restart from point ``name``'s output, or None if it can: the
-    point runs once and no other value from before it is used after it."""
-    calls = _point_nodes(nodes, name)
-    if len(calls) != 1:
-        return (
-            f"runs {len(calls)} times in the traced graph"
-            if calls
-            else "runs inside another module that the trace keeps whole (or never runs)"
-        )
-    index = {n: i for i, n in enumerate(nodes)}
-    for later in nodes[calls[0] + 1 :]:
-        for arg in later.all_input_nodes:
-            if index[arg] < calls[0] and arg.op != "get_attr":  # parameters can be refetched
-                return f"{arg.name!r} from before it is used after it by {later.name!r} (a skip?)"
-    return None
-
-
-def _suffix(traced: fx.GraphModule, name: str) -> fx.GraphModule:
-    """The graph after point ``name``, as a module whose one input is the point's output.
-
-    GraphModule copies *references* to the submodules it calls, so the suffix runs the user's
-    own modules (and their hooks); only the parameters it fetches before the cut are re-fetched.
-    """
-    nodes = list(traced.graph.nodes)
-    cut = _point_nodes(nodes, name)[0]
-    graph = fx.Graph()
-    env: dict[fx.Node, fx.Node] = {nodes[cut]: graph.placeholder("h")}
-
-    def arg(node: fx.Node) -> fx.Node:
-        if node not in env:  # a get_attr from before the cut (the cut check allows no other)
-            env[node] = graph.node_copy(node, arg)
-        return env[node]
-
-    for node in nodes[cut + 1 :]:
-        env[node] = graph.node_copy(node, arg)
-    return fx.GraphModule(traced, graph)
-
-
-def _order(module: nn.Module, names: list[str], trace: _Trace) -> list[str]:
-    """``names`` in forward order: by the graph node of the point (or of the closest
-    enclosing module the graph calls; nested points first), else by ``named_modules``."""
-    registered = {n: i for i, (n, _) in enumerate(module.named_modules())}
-    if trace.traced is None:
-        return sorted(names, key=registered.__getitem__)
-    first: dict[str, int] = {}
-    for i, node in enumerate(trace.traced.graph.nodes):
-        if node.op == "call_module":
-            first.setdefault(str(node.target), i)
-
-    def key(name: str) -> tuple[float, int, int]:
-        parts = name.split(".")
-        for depth in range(len(parts), 0, -1):
-            if (enclosing := ".".join(parts[:depth])) in first:
-                return first[enclosing], -len(parts), registered[name]
-        return float("inf"), 0, registered[name]
-
-    return sorted(names, key=key)
-
-
 def _tensor_outputs(module: nn.Module, x: Tensor) -> list[str]:
     """The submodules whose output is a tensor on ``x``, in the order they finish (one
     recorded pass, buffers restored: only for the error message of a non-tensor point)."""
@@ -300,14 +199,14 @@ class GraftedHost(HostNetwork):
     live in a plain cache, rebuilt on demand, never pickled or copied.
     """
 
-    def __init__(self, module: nn.Module, points: Mapping[str, int], topology: Topology) -> None:
+    def __init__(
+        self, module: nn.Module, points: Mapping[str, int], topology: Topology, spatial_dims: int
+    ) -> None:
         super().__init__()
-        self.module = module
-        self.topology = topology
-        self.spatial_dims = _topology(module, topology)[1]
-        object.__setattr__(self, "_fx", {})
-        self._names = {name.replace(".", "/"): name for name in points}  # until ordered
-        names = _order(module, list(points), self._trace())
+        self.module, self.topology, self.spatial_dims = module, topology, spatial_dims
+        trace = trace_points(module, list(points))
+        object.__setattr__(self, "_fx", {module.training: trace})
+        names = forward_order(module, list(points), trace)
         self._names = {name.replace(".", "/"): name for name in names}
         self._dims = {slot_id: points[name] for slot_id, name in self._names.items()}
 
@@ -345,7 +244,7 @@ class GraftedHost(HostNetwork):
         if trace.reasons[name] is not None or trace.traced is None:
             raise NotImplementedError(f"cannot restart at point {name!r}: {trace.reasons[name]}")
         if name not in trace.suffixes:
-            trace.suffixes[name] = _suffix(trace.traced, name)
+            trace.suffixes[name] = suffix(trace.traced, name)
         h = self._through_slot(slots, slot_id, h)
         with self._hooked(slots):
             return trace.suffixes[name](h)
@@ -371,12 +270,12 @@ class GraftedHost(HostNetwork):
 
         return hook
 
-    def _trace(self) -> _Trace:
+    def _trace(self) -> Trace:
         """The cached trace for the module's current mode (traced on first use)."""
-        cache: dict[bool, _Trace] = self.__dict__["_fx"]
+        cache: dict[bool, Trace] = self.__dict__["_fx"]
         mode = self.module.training
         if mode not in cache:
-            cache[mode] = _trace(self.module, list(self._names.values()))
+            cache[mode] = trace_points(self.module, list(self._names.values()))
         return cache[mode]
 
     def __getstate__(self) -> dict[str, Any]:
@@ -403,16 +302,17 @@ def graft(
             id spelling "layer1/0/conv1" works too), or ``{name: dim}`` where the width cannot
             be inferred (channels of conv features, last dim of token features; None infers).
             A point may lie inside another: its slot runs first, inside the outer point.
-        topology: Which blueprints fit (``"cnn"``/``"transformer"``); default CNN if the
-            module has a Conv1d/Conv2d, else TRANSFORMER.
+        topology: Which blueprints fit (``"cnn"``/``"transformer"``); default read from the
+            points' own layers (conv/BatchNorm: CNN; LayerNorm, attention, linear:
+            TRANSFORMER), else CNN if the module has a Conv1d/Conv2d.
 
     Raises:
-        GraftError: not a module, no points, an unknown, duplicated or root point, or a
-            width that cannot be inferred or is not positive.
+        GraftError: not a module, no points, an unknown, duplicated or root point, a
+            width that cannot be inferred or is not positive, or points whose layers disagree
+            on the topology.
         UnknownChoiceError: an unknown topology.
     """
     if not isinstance(module, nn.Module):
         raise GraftError(f"graft needs a torch.nn.Module, got {type(module).__name__}")
     resolved = _points(module, points)
-    chosen = _topology(module, topology, list(resolved))[0]
-    return GraftedHost(module, resolved, chosen)
+    return GraftedHost(module, resolved, *_topology(module, topology, list(resolved)))
