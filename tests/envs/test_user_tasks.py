@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from functools import partial
 
 import gymnasium as gym
-import numpy as np
 import pytest
 import torch
 from torch.utils.data import TensorDataset
@@ -155,4 +154,4 @@ def test_widths_need_a_factory_that_takes_them(registered: TaskSpec) -> None:
     assert not envs.get_task("mnist1d-transformer").takes_widths
     with pytest.raises(envs.InstanceError, match="takes no widths"):
         envs.Instance("mnist1d-transformer", (8,), 0.0)
-    assert np.isclose(envs.Instance("user-waves", [4, 8], 0.0).param_rent, 0.0)
+    assert envs.Instance("user-waves", [4, 8], 0.0).widths == (4, 8)  # its factory takes them
