@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
-import re
 import sys
 
 import gymnasium as gym
+from gymnasium.envs.registration import parse_env_id
 
 from envs.config import GrowthEnvConfig
 from envs.family import FAMILIES, TaskFamily
@@ -75,7 +75,17 @@ def _vector(env_id: str) -> str | None:
 
 
 # ------------------------------------------------------------------------------ user tasks
-_ID = re.compile(r"^[\w.-]+/[\w.-]+-v\d+$")
+def _check_id(env_id: object, what: str) -> None:
+    """A namespaced, versioned Gymnasium id (``gymnasium``'s own parser decides the form)."""
+    try:
+        namespace, _, version = parse_env_id(str(env_id))
+    except gym.error.Error:
+        namespace = version = None
+    if not isinstance(env_id, str) or namespace is None or version is None:
+        raise TaskRegistrationError(
+            f"{what} env_id {env_id!r} is not a versioned Gymnasium id like "
+            "'simic/Grow-Mine-v0' (namespace/Name-vN)"
+        )
 
 
 class TaskRegistrationError(InvalidValueError):
@@ -112,11 +122,7 @@ def register_task(spec: TaskSpec) -> TaskSpec:
 
 def _completed(spec: TaskSpec, module: str | None) -> TaskSpec:
     """``spec`` checked, with its topology (from its host) and module filled in."""
-    if not _ID.match(str(spec.env_id)):
-        raise TaskRegistrationError(
-            f"task env_id {spec.env_id!r} is not a versioned Gymnasium id like "
-            "'simic/Grow-Mine-v0' (namespace/Name-vN)"
-        )
+    _check_id(spec.env_id, "task")
     for role in ("host_factory", "loader"):
         _check_picklable(spec, role)
     with seeded_init(0):
@@ -164,8 +170,7 @@ def register_family(family: TaskFamily) -> TaskFamily:
     """
     if not isinstance(family, TaskFamily):
         raise TaskRegistrationError(f"register_family takes an envs.TaskFamily, got {family!r}")
-    if not _ID.match(str(family.env_id)):
-        raise TaskRegistrationError(f"family env_id {family.env_id!r} is not like 'a/Name-v0'")
+    _check_id(family.env_id, "family")
     _check_one_action_space(family)
     builtin = family.env_id in FAMILY_IDS or family.env_id in ENV_IDS
     if builtin or family.env_id in {t.env_id for t in TASKS.values()}:
